@@ -1,0 +1,88 @@
+"""Shared pieces of the attention blocks: token reshapes and softmax attention.
+
+Every dense attention in mmctx goes through :func:`softmax_attention`, which
+has two implementations of the same formula ``softmax(s * Q K^T + B) V``:
+
+* ``impl='fused'``: :func:`torch.nn.functional.scaled_dot_product_attention`,
+  so CUDA can pick its flash / memory-efficient kernels and no (N x N)
+  matrix is kept for backward;
+* ``impl='explicit'``: the matrix is formed, the reference the fused path is
+  tested against (and the path that can return the matrix for analysis).
+"""
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    'ATTENTION_IMPLS', 'check_impl', 'check_divisible', 'to_heads',
+    'from_heads', 'attention_matrix', 'softmax_attention'
+]
+
+ATTENTION_IMPLS = ('fused', 'explicit')
+
+
+def check_impl(impl: str) -> str:
+    """Return ``impl`` if it names an attention implementation, else raise."""
+    if impl not in ATTENTION_IMPLS:
+        raise ValueError(f'impl must be one of {ATTENTION_IMPLS}, got {impl!r}')
+    return impl
+
+
+def check_divisible(channels: int, num_heads: int, what: str = 'channels') -> None:
+    """Raise a ValueError naming both numbers if heads do not split channels."""
+    if num_heads < 1 or channels % num_heads != 0:
+        raise ValueError(f'num_heads={num_heads} must be >= 1 and divide '
+                         f'{what}={channels}')
+
+
+def to_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
+    """(B, C, H, W) -> (B, heads, H*W, C/heads): one token per position."""
+    b, c, h, w = x.shape
+    return x.reshape(b, num_heads, c // num_heads, h * w).transpose(-2, -1)
+
+
+def from_heads(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """(B, heads, H*W, d) -> (B, heads*d, H, W): inverse of :func:`to_heads`."""
+    b, n, hw, d = x.shape
+    return x.transpose(-2, -1).reshape(b, n * d, h, w)
+
+
+def attention_matrix(q: torch.Tensor,
+                     k: torch.Tensor,
+                     scale: float,
+                     bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """softmax(scale * q k^T + bias) over the last axis, formed explicitly."""
+    logits = torch.matmul(q, k.transpose(-2, -1)) * scale
+    if bias is not None:
+        logits = logits + bias
+    return logits.softmax(dim=-1)
+
+
+def softmax_attention(q: torch.Tensor,
+                      k: torch.Tensor,
+                      v: torch.Tensor,
+                      scale: float,
+                      bias: Optional[torch.Tensor] = None,
+                      dropout_p: float = 0.0,
+                      impl: str = 'fused') -> torch.Tensor:
+    """``softmax(scale * q k^T + bias) v`` with dropout on the attention.
+
+    Args:
+        q: (..., Nq, d); k: (..., Nk, d); v: (..., Nk, dv).
+        scale: the factor on the logits (e.g. ``d ** -0.5``).
+        bias: optional additive logits, broadcastable to (..., Nq, Nk).
+        dropout_p: dropout on the attention matrix; the caller passes 0
+            outside training.
+        impl: ``'fused'`` or ``'explicit'`` (see the module docstring).
+    """
+    check_impl(impl)
+    if impl == 'fused':
+        if bias is not None:
+            bias = bias.to(q.dtype)
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
+    attn = attention_matrix(q, k, scale, bias)
+    if dropout_p > 0:
+        attn = F.dropout(attn, dropout_p, training=True)
+    return torch.matmul(attn, v)
