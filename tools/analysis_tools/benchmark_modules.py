@@ -1,0 +1,121 @@
+"""Benchmark context modules and decode heads in inference (seed 004 Table 4).
+
+    # seed 004 Table 4: heads on a 1 x 2048 x 128 x 128 feature map
+    python tools/analysis_tools/benchmark_modules.py --kind heads
+    # seed 004 Fig. 4: blocks on 1 x 512 x 128 x 128, fused vs explicit paths
+    python tools/analysis_tools/benchmark_modules.py --kind blocks --device cuda
+    # seed 004 Fig. 3: GFLOPs against input size, drawn to a PNG
+    python tools/analysis_tools/benchmark_modules.py --kind blocks \
+        --sizes 32 64 96 128 --plot-metric gflops --out-dir work_dirs/bench
+
+Prints a table (peak memory MB, GFLOPs, median time ms, fused speed-up) and
+writes ``benchmark.csv`` / ``benchmark.json`` (and ``sweep.png``) to --out-dir.
+"""
+import argparse
+import csv
+import json
+import os
+import os.path as osp
+
+import mmctx  # noqa: F401  (registers mmctx modules)
+from mmctx.analysis.benchmark import BLOCK_SPECS, HEAD_SPECS, run_benchmark
+
+DEFAULT_CHANNELS = dict(blocks=512, heads=2048)
+COLUMNS = ('module', 'impl', 'input', 'device', 'memory_mb', 'gflops', 'time_ms',
+           'speedup')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Benchmark context modules')
+    parser.add_argument('--kind', choices=['blocks', 'heads'], default='blocks')
+    parser.add_argument('--only', nargs='+', default=None,
+                        help='benchmark only entries whose name contains one of these')
+    parser.add_argument('--channels', type=int, default=None,
+                        help='input channels (default 512 blocks, 2048 heads)')
+    parser.add_argument('--size', type=int, nargs=2, default=[128, 128],
+                        metavar=('H', 'W'))
+    parser.add_argument('--batch', type=int, default=1)
+    parser.add_argument('--sizes', type=int, nargs='+', default=None,
+                        help='sweep square inputs of these sizes and plot')
+    parser.add_argument('--plot-metric', default='gflops',
+                        choices=['gflops', 'time_ms', 'memory_mb'])
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--repeat', type=int, default=5)
+    parser.add_argument('--no-impl-compare', action='store_true',
+                        help='run only the default (fused) path of each block')
+    parser.add_argument('--out-dir', default='work_dirs/benchmark_modules')
+    return parser.parse_args(argv)
+
+
+def format_table(rows):
+    widths = {c: max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in COLUMNS}
+    lines = ['  '.join(c.ljust(widths[c]) for c in COLUMNS)]
+    lines.append('  '.join('-' * widths[c] for c in COLUMNS))
+    for row in rows:
+        lines.append('  '.join(_fmt(row.get(c)).ljust(widths[c]) for c in COLUMNS))
+    return '\n'.join(lines)
+
+
+def _fmt(value):
+    if value is None:
+        return ''
+    if isinstance(value, float):
+        return f'{value:.2f}'
+    return str(value)
+
+
+def plot_sweep(rows, metric, path):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    series = {}
+    for row in rows:
+        key = row['module'] if row['impl'] in ('-', 'fused') else None
+        if key is None:
+            continue
+        size = int(row['input'].split('x')[-1])
+        series.setdefault(key, []).append((size, row[metric]))
+    for name, points in series.items():
+        points.sort()
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker='o', label=name)
+    ax.set_xlabel('input size (H = W)')
+    ax.set_ylabel({'gflops': 'GFLOPs', 'time_ms': 'time (ms)',
+                   'memory_mb': 'peak memory (MB)'}[metric])
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    specs = BLOCK_SPECS if args.kind == 'blocks' else HEAD_SPECS
+    if args.only:
+        specs = [s for s in specs if any(o.lower() in s[0].lower() for o in args.only)]
+        if not specs:
+            raise SystemExit(f'--only {args.only} matches no {args.kind} entry')
+    channels = args.channels or DEFAULT_CHANNELS[args.kind]
+    shapes = ([(args.batch, channels, s, s) for s in args.sizes] if args.sizes
+              else [(args.batch, channels, *args.size)])
+    rows = []
+    for shape in shapes:
+        rows += run_benchmark(specs, shape, device=args.device, repeat=args.repeat,
+                              compare_impl=not args.no_impl_compare)
+    print(format_table(rows))
+    os.makedirs(args.out_dir, exist_ok=True)
+    with open(osp.join(args.out_dir, 'benchmark.csv'), 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(osp.join(args.out_dir, 'benchmark.json'), 'w') as f:
+        json.dump(rows, f, indent=1)
+    if args.sizes:
+        plot_sweep(rows, args.plot_metric, osp.join(args.out_dir, 'sweep.png'))
+    print(f'results written to {args.out_dir}')
+    return rows
+
+
+if __name__ == '__main__':
+    main()
