@@ -1,0 +1,37 @@
+"""Load a trained mmdet / mmseg model and run it, whichever library owns the config."""
+from typing import Optional
+
+import numpy as np
+import torch.nn as nn
+from mmengine.config import Config
+
+__all__ = ['load_model', 'infer_image', 'config_scope']
+
+
+def config_scope(cfg: Config) -> str:
+    """``'mmdet'`` or ``'mmseg'``, from the config's ``default_scope``."""
+    scope = cfg.get('default_scope', 'mmdet')
+    if scope not in ('mmdet', 'mmseg'):
+        raise ValueError(f'default_scope must be mmdet or mmseg, got {scope!r}')
+    return scope
+
+
+def load_model(config, checkpoint: Optional[str], device: str = 'cpu',
+               cfg_options: Optional[dict] = None) -> nn.Module:
+    """A model in eval mode with ``checkpoint`` loaded (mmdet or mmseg API)."""
+    import mmctx  # noqa: F401  (registers mmctx modules, applies compat fixes)
+    cfg = config if isinstance(config, Config) else Config.fromfile(config)
+    if config_scope(cfg) == 'mmdet':
+        from mmdet.apis import init_detector
+        return init_detector(cfg, checkpoint, device=device, cfg_options=cfg_options)
+    from mmseg.apis import init_model
+    return init_model(cfg, checkpoint, device=device, cfg_options=cfg_options)
+
+
+def infer_image(model: nn.Module, image: np.ndarray):
+    """Run a model from :func:`load_model` on one BGR image through its test pipeline."""
+    if config_scope(model.cfg) == 'mmseg':
+        from mmseg.apis import inference_model
+        return inference_model(model, image)
+    from mmdet.apis import inference_detector
+    return inference_detector(model, image)
