@@ -1,2 +1,257 @@
-"""(work in progress)"""
-__all__ = []
+"""Bottleneck multi-head self-attention over visual words (seed 002, Lee et al.).
+
+Seed 002 §3.2 treats every position of a (B, C, H, W) map as a "visual word":
+the map is flattened to a (B, HW, C) sentence, query / key / value dense
+layers (1x1 convolutions) map each word to C/4 channels (the bottleneck of
+§3.4), scaled dot-product attention of Eq. 1,
+
+    Attention(Q, K, V) = softmax(Q K^T / sqrt(d_k)) V,
+
+is taken per head (§4.3, Table 3: ``num_heads``; d_k = C / 4 / heads), and a
+fourth dense layer maps the C/4 channels back to C. The module is a residual
+block, ``x + out(Attention(...))``, and may be stacked (``num_layers``,
+Table 3's "Layer x Head").
+
+§3.4 / §4.5 initialise the dense layers from a pre-trained ResNet bottleneck
+block: see :func:`init_self_attention_from_bottleneck`.
+"""
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+from mmengine.registry import MODELS
+
+from .attention import (attention_matrix, check_divisible, check_impl,
+                        from_heads, softmax_attention, to_heads)
+
+__all__ = [
+    'SelfAttentionLayer', 'BottleneckSelfAttention',
+    'init_self_attention_from_bottleneck'
+]
+
+
+class SelfAttentionLayer(nn.Module):
+    """One residual self-attention layer: ``x + out(MHA(q(x), k(x), v(x)))``.
+
+    Args:
+        in_channels: C.
+        inner_channels: channels of Q, K, V (C / reduction).
+        num_heads: heads; must divide ``inner_channels``.
+        attn_drop: dropout on the attention matrix (training only).
+        impl: ``'fused'`` (SDPA) or ``'explicit'`` (formed matrix).
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 inner_channels: int,
+                 num_heads: int = 8,
+                 attn_drop: float = 0.0,
+                 impl: str = 'fused'):
+        super().__init__()
+        check_divisible(inner_channels, num_heads, 'inner_channels')
+        self.num_heads = num_heads
+        self.attn_drop = attn_drop
+        self.impl = check_impl(impl)
+        self.scale = (inner_channels // num_heads)**-0.5  # 1 / sqrt(d_k)
+        self.query = nn.Conv2d(in_channels, inner_channels, 1)
+        self.key = nn.Conv2d(in_channels, inner_channels, 1)
+        self.value = nn.Conv2d(in_channels, inner_channels, 1)
+        self.out = nn.Conv2d(inner_channels, in_channels, 1)
+
+    def _qkv(self, x: torch.Tensor):
+        return (to_heads(self.query(x), self.num_heads),
+                to_heads(self.key(x), self.num_heads),
+                to_heads(self.value(x), self.num_heads))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self._qkv(x)
+        drop = self.attn_drop if self.training else 0.0
+        y = softmax_attention(q, k, v, self.scale, dropout_p=drop,
+                              impl=self.impl)
+        return x + self.out(from_heads(y, x.shape[2], x.shape[3]))
+
+    def get_attention(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, heads, HW, HW): softmax(Q K^T / sqrt(d_k)) of Eq. 1."""
+        q, k, _ = self._qkv(x)
+        return attention_matrix(q, k, self.scale)
+
+
+@MODELS.register_module()
+class BottleneckSelfAttention(nn.Module):
+    """Bottleneck multi-head self-attention block of seed 002 §3 (Fig. 2).
+
+    Shape-preserving: (B, C, H, W) -> (B, C, H, W). Usable as a ResNet
+    plugin (``position='after_conv3'``) or on a neck level (between C5 and
+    P5, §3.3 and Fig. 4; on C4 before the RPN, Fig. 3).
+
+    Args:
+        in_channels: C.
+        reduction: Q / K / V have ``C // reduction`` channels (4 in §3.4).
+        num_heads: attention heads (Table 3; 4 gave the best AP). Must divide
+            ``C // reduction``.
+        num_layers: residual self-attention layers stacked (Table 3).
+        attn_drop: dropout on the attention matrices (not used in the paper).
+        impl: ``'fused'`` (``F.scaled_dot_product_attention``) or
+            ``'explicit'`` (the formed HW x HW matrix, the reference).
+        init_std: std of the normal init of all dense layers (biases 0); the
+            paper initialises from a ResNet block instead, see
+            :func:`init_self_attention_from_bottleneck`.
+    """
+    _abbr_ = 'bsa'
+
+    def __init__(self,
+                 in_channels: int,
+                 reduction: int = 4,
+                 num_heads: int = 8,
+                 num_layers: int = 1,
+                 attn_drop: float = 0.0,
+                 impl: str = 'fused',
+                 init_std: float = 0.01):
+        super().__init__()
+        if not isinstance(in_channels, int) or in_channels < 1:
+            raise ValueError(f'in_channels must be a positive int, got '
+                             f'{in_channels!r}')
+        if (not isinstance(reduction, int) or reduction < 1
+                or in_channels % reduction != 0):
+            raise ValueError(f'reduction={reduction!r} must be a positive int '
+                             f'dividing in_channels={in_channels}')
+        if not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f'num_layers must be >= 1, got {num_layers!r}')
+        if not 0.0 <= attn_drop < 1.0:
+            raise ValueError(f'attn_drop must be in [0, 1), got {attn_drop!r}')
+        self.in_channels = in_channels
+        self.inner_channels = in_channels // reduction
+        self.num_heads = num_heads
+        self.layers = nn.ModuleList(
+            SelfAttentionLayer(in_channels, self.inner_channels, num_heads,
+                               attn_drop, impl) for _ in range(num_layers))
+        self.init_std = init_std
+        self.init_weights()
+
+    @property
+    def impl(self) -> str:
+        return self.layers[0].impl
+
+    @impl.setter
+    def impl(self, value: str) -> None:
+        check_impl(value)
+        for layer in self.layers:
+            layer.impl = value
+
+    def init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, std=self.init_std)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def get_attention(self, x: torch.Tensor, layer: int = -1) -> torch.Tensor:
+        """(B, heads, HW, HW) attention of one layer (default: the last one),
+        computed on that layer's actual input."""
+        index = range(len(self.layers))[layer]
+        for i in range(index):
+            x = self.layers[i](x)
+        return self.layers[index].get_attention(x)
+
+
+def _bn_affine(norm: Optional[nn.Module], channels: int):
+    """(scale, shift) of an eval-mode BatchNorm / frozen affine, or identity."""
+    if norm is None:
+        return torch.ones(channels), torch.zeros(channels)
+    if not isinstance(norm, nn.modules.batchnorm._BatchNorm):
+        raise ValueError('init_self_attention_from_bottleneck: fold_norm needs '
+                         f'BatchNorm layers, got {type(norm).__name__}')
+    if norm.running_var is not None:
+        scale = torch.rsqrt(norm.running_var + norm.eps)
+        shift = -norm.running_mean * scale
+    else:
+        scale, shift = torch.ones(channels), torch.zeros(channels)
+    if norm.affine:
+        scale, shift = scale * norm.weight, shift * norm.weight + norm.bias
+    return scale.detach(), shift.detach()
+
+
+def _get_norm(block: nn.Module, index: int) -> Optional[nn.Module]:
+    # mmdet / mmcls: ``norm1`` property; torchvision: ``bn1``.
+    return getattr(block, f'norm{index}', None) or getattr(
+        block, f'bn{index}', None)
+
+
+@torch.no_grad()
+def init_self_attention_from_bottleneck(
+        module: BottleneckSelfAttention,
+        bottleneck: Union[nn.Module, Sequence[nn.Module]],
+        fold_norm: bool = False) -> BottleneckSelfAttention:
+    """Initialise the dense layers from pre-trained ResNet bottleneck(s).
+
+    Seed 002 §3.4 / §4.5: the attention module has the bottleneck shape of a
+    ResNet block (C -> C/4 -> C), and "the parameters of fully connected
+    layers in the self-attention module can be initialized from the 1x1
+    convolutional layer in the bottleneck block". The mapping used here:
+
+    =====================  ==================================================
+    self-attention layer   ResNet bottleneck (mmdet ``Bottleneck``)
+    =====================  ==================================================
+    query  (C -> C/4)      ``conv1`` (1x1, inplanes=C -> planes=C/4)
+    key    (C -> C/4)      ``conv1`` (same weights as the query)
+    value  (C -> C/4)      ``conv1`` (same weights as the query)
+    out    (C/4 -> C)      ``conv3`` (1x1, planes -> planes*4=C)
+    (nothing)              ``conv2`` (3x3: the spatial mixing that attention
+                           replaces) and the block's residual/ReLUs
+    =====================  ==================================================
+
+    Biases are set to 0 (the ResNet convs have none), unless ``fold_norm``:
+    then ``norm1`` (eval statistics and affine) is folded into query/key/value
+    and ``norm3`` into out, ``w' = w * g / sqrt(var + eps)``,
+    ``b' = beta - mean * g / sqrt(var + eps)``. The blocks that fit exactly
+    are the non-first blocks of a stage (their ``inplanes`` is 4 * planes),
+    e.g. ResNet-50 ``layer4[1]`` / ``layer4[2]`` for a module on C5 (2048 ->
+    512 -> 2048) and ``layer3[1:]`` on C4 (1024 -> 256 -> 1024).
+
+    Args:
+        module: the :class:`BottleneckSelfAttention` to initialise in place.
+        bottleneck: one block (every stacked layer gets it) or one block per
+            layer of ``module``.
+        fold_norm: fold the BN layers into the dense layers' weights/biases.
+
+    Returns:
+        ``module``.
+    """
+    if isinstance(bottleneck, nn.Module) and hasattr(bottleneck, 'conv1'):
+        blocks = [bottleneck] * len(module.layers)
+    else:
+        blocks = list(bottleneck)
+        if len(blocks) != len(module.layers):
+            raise ValueError(f'bottleneck: got {len(blocks)} blocks for '
+                             f'{len(module.layers)} layers')
+    c, inner = module.in_channels, module.inner_channels
+    for layer, block in zip(module.layers, blocks):
+        conv1, conv3 = getattr(block, 'conv1', None), getattr(block, 'conv3', None)
+        if not isinstance(conv1, nn.Conv2d) or not isinstance(conv3, nn.Conv2d):
+            raise ValueError('bottleneck must have 1x1 conv1 and conv3 '
+                             f'(a ResNet Bottleneck), got {type(block).__name__}')
+        if conv1.weight.shape != (inner, c, 1, 1):
+            raise ValueError(f'bottleneck.conv1 has weight shape '
+                             f'{tuple(conv1.weight.shape)}, the query/key/value '
+                             f'need ({inner}, {c}, 1, 1)')
+        if conv3.weight.shape != (c, inner, 1, 1):
+            raise ValueError(f'bottleneck.conv3 has weight shape '
+                             f'{tuple(conv3.weight.shape)}, the output '
+                             f'projection needs ({c}, {inner}, 1, 1)')
+        if fold_norm:
+            s1, b1 = _bn_affine(_get_norm(block, 1), inner)
+            s3, b3 = _bn_affine(_get_norm(block, 3), c)
+        else:
+            s1, b1 = torch.ones(inner), torch.zeros(inner)
+            s3, b3 = torch.ones(c), torch.zeros(c)
+        w1 = conv1.weight * s1.view(-1, 1, 1, 1).to(conv1.weight)
+        for dense in (layer.query, layer.key, layer.value):
+            dense.weight.copy_(w1)
+            dense.bias.copy_(b1)
+        layer.out.weight.copy_(conv3.weight * s3.view(-1, 1, 1, 1).to(conv3.weight))
+        layer.out.bias.copy_(b3)
+    return module
