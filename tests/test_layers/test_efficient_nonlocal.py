@@ -33,7 +33,7 @@ def twin(module, **changes):
     cfg = dict(in_channels=module.in_channels, mode=module.mode,
                similarity=module.similarity, phi_norm=module.phi_norm,
                theta_norm=module.theta_norm, pos_enc=module.pos_enc,
-               pos_fusion=module.pos_fusion)
+               pos_fusion=module.pos_fusion, impl=module.impl)
     cfg.update(changes)
     other = EfficientNonLocal2d(**cfg).to(next(module.parameters()).dtype)
     other.load_state_dict(module.state_dict())
@@ -110,8 +110,11 @@ REFERENCE_CASES = [
     dict(mode='explicit', phi_norm='softmax', pos_enc='l1', pos_fusion='mul'),
     dict(mode='explicit', phi_norm='1/N', pos_enc='dct', pos_fusion='mul'),
     dict(mode='explicit', similarity='exp'),
+    dict(mode='explicit', similarity='exp', impl='explicit'),
     dict(mode='explicit', similarity='exp', pos_enc='l1', pos_fusion='add'),
     dict(mode='explicit', similarity='exp', pos_enc='l1', pos_fusion='mul'),
+    dict(mode='explicit', similarity='exp', pos_enc='l1', pos_fusion='mul',
+         impl='explicit'),
     dict(mode='explicit', similarity='exp', pos_enc='dct', pos_fusion='add'),
 ]
 
@@ -155,19 +158,35 @@ def test_efficient_equals_explicit(phi_norm, theta_norm, pos_enc):
                 pos_enc=pos_enc).double()
     exp = twin(eff, mode='explicit')
     x = torch.randn(2, C, 11, 13, dtype=torch.float64, requires_grad=True)
-    grads = []
-    for module in (eff, exp):
-        x.grad = None
-        out = module(x)
-        (out * torch.cos(torch.arange(out.numel(), dtype=out.dtype)).view_as(
-            out)).sum().backward()
-        grads.append((out.detach(), x.grad.clone(),
-                      [p.grad.clone() for p in module.parameters()]))
-    (o1, gx1, gp1), (o2, gx2, gp2) = grads
+    (o1, gx1, gp1), (o2, gx2, gp2) = (_forward_backward(eff, x),
+                                      _forward_backward(exp, x))
     torch.testing.assert_close(o1, o2)
     torch.testing.assert_close(gx1, gx2)
     for a, b in zip(gp1, gp2):
         torch.testing.assert_close(a, b)
+
+
+def _forward_backward(module, x):
+    x.grad = None
+    out = module(x)
+    (out * torch.cos(torch.arange(out.numel(), dtype=out.dtype)).view_as(
+        out)).sum().backward()
+    return (out.detach(), x.grad.clone(),
+            [p.grad.clone() for p in module.parameters()])
+
+
+@pytest.mark.parametrize('pos', [dict(), dict(pos_enc='l1', pos_fusion='mul')])
+def test_fused_softmax_equals_explicit(pos):
+    """The SDPA path of the Eq. 2 NL (l1-mul as a -l1/50 logit bias)."""
+    fused = build(mode='explicit', similarity='exp', impl='fused', **pos)
+    explicit = twin(fused, impl='explicit')
+    x = torch.randn(2, C, 9, 7, requires_grad=True)
+    (o1, gx1, gp1), (o2, gx2, gp2) = (_forward_backward(fused, x),
+                                      _forward_backward(explicit, x))
+    torch.testing.assert_close(o1, o2, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(gx1, gx2, rtol=1e-4, atol=1e-5)
+    for a, b in zip(gp1, gp2):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize('cfg', [dict(mode='efficient', pos_enc='dct'),
@@ -199,7 +218,9 @@ def test_gradients_reach_all_parameters(cfg):
 @pytest.mark.parametrize('cfg', [dict(mode='efficient', pos_enc='dct'),
                                  dict(mode='efficient', theta_norm='tanh'),
                                  dict(mode='explicit', similarity='exp',
-                                      pos_enc='dct')])
+                                      pos_enc='dct'),
+                                 dict(mode='explicit', similarity='exp',
+                                      pos_enc='l1', pos_fusion='mul')])
 def test_autocast_bf16(cfg):
     module = build(**cfg)
     x = torch.randn(2, C, 12, 11)
@@ -234,6 +255,7 @@ def test_default_init_is_small_gaussian_without_norm_layers():
     (dict(similarity='exp'), 'similarity'),
     (dict(mode='explicit', similarity='exp', phi_norm='softmax'), 'phi_norm'),
     (dict(dct_size=0), 'dct_size'),
+    (dict(mode='explicit', impl='flash'), 'impl'),
     (dict(mode='explicit', pos_enc='l1', l1_scale=0), 'l1_scale'),
 ])
 def test_bad_arguments(kwargs, name):

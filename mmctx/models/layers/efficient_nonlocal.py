@@ -34,8 +34,11 @@ import torch
 import torch.nn as nn
 from mmengine.registry import MODELS
 
+from .attention import check_impl, softmax_attention
+
 __all__ = [
-    'dct_basis', 'dct_lowpass', 'dct_position_matrix', 'l1_position_matrix',
+    'dct_basis', 'dct_lowpass', 'dct_position_matrix', 'l1_distance_matrix',
+    'l1_position_matrix',
     'EfficientNonLocal2d'
 ]
 
@@ -82,15 +85,20 @@ def dct_position_matrix(h: int, w: int, size: int = 9, device=None,
     return torch.kron(eh @ eh.t(), ew @ ew.t())
 
 
-def l1_position_matrix(h: int, w: int, scale: float = 50.0, device=None,
+def l1_distance_matrix(h: int, w: int, device=None,
                        dtype=torch.float32) -> torch.Tensor:
-    """(HW, HW) L(i, j) = exp(-l1(i, j) / scale), seed 003 §3.3 (scale 50)."""
+    """(HW, HW) l1 distance |y_i - y_j| + |x_i - x_j| between grid positions."""
     ys = torch.arange(h, device=device, dtype=dtype)
     xs = torch.arange(w, device=device, dtype=dtype)
     dy = (ys[:, None] - ys[None, :]).abs()  # (H, H)
     dx = (xs[:, None] - xs[None, :]).abs()  # (W, W)
-    l1 = dy[:, None, :, None] + dx[None, :, None, :]  # (H, W, H, W)
-    return torch.exp(-l1.reshape(h * w, h * w) / scale)
+    return (dy[:, None, :, None] + dx[None, :, None, :]).reshape(h * w, h * w)
+
+
+def l1_position_matrix(h: int, w: int, scale: float = 50.0, device=None,
+                       dtype=torch.float32) -> torch.Tensor:
+    """(HW, HW) L(i, j) = exp(-l1(i, j) / scale), seed 003 §3.3 (scale 50)."""
+    return torch.exp(-l1_distance_matrix(h, w, device, dtype) / scale)
 
 
 def _check_choice(name: str, value, choices) -> None:
@@ -123,6 +131,12 @@ class EfficientNonLocal2d(nn.Module):
         dct_size: lowest frequencies kept per axis (9 -> 9x9 columns of Ê).
         l1_scale: the 50 of exp(-l1 / 50).
         init_std: std of the N(0, std) init of every conv (biases 0), §4.
+        impl: for ``similarity='exp'`` without position term or with
+            ``pos_enc='l1', pos_fusion='mul'`` (exp(s) * exp(-l1/50) is a
+            softmax with the logit bias -l1/50), ``'fused'`` runs
+            ``F.scaled_dot_product_attention``; ``'explicit'`` forms F. The
+            other configurations have no softmax to fuse (``'dot'``: use
+            ``mode='efficient'``, the fast path) and always form F.
     """
     _abbr_ = 'enl'
 
@@ -137,8 +151,10 @@ class EfficientNonLocal2d(nn.Module):
                  pos_fusion: str = 'add',
                  dct_size: int = 9,
                  l1_scale: float = 50.0,
-                 init_std: float = 0.01):
+                 init_std: float = 0.01,
+                 impl: str = 'fused'):
         super().__init__()
+        check_impl(impl)
         if not isinstance(in_channels, int) or in_channels < 1:
             raise ValueError(f'in_channels must be a positive int, got '
                              f'{in_channels!r}')
@@ -183,6 +199,7 @@ class EfficientNonLocal2d(nn.Module):
         self.dct_size = dct_size
         self.l1_scale = l1_scale
         self.init_std = init_std
+        self.impl = impl
         self.theta = nn.Conv2d(in_channels, self.inter_channels, 1)
         self.phi = nn.Conv2d(in_channels, self.inter_channels, 1)
         self.g = nn.Conv2d(in_channels, self.inter_channels, 1)
@@ -230,6 +247,12 @@ class EfficientNonLocal2d(nn.Module):
             f = f + pos * torch.exp(-m) if self.pos_fusion == 'add' else f * pos
         return f / f.sum(dim=-1, keepdim=True)
 
+    def _softmax_form(self) -> bool:
+        """Whether F / Z is a plain softmax of (biased) logits."""
+        return self.similarity == 'exp' and (
+            self.pos_enc == 'none'
+            or (self.pos_enc == 'l1' and self.pos_fusion == 'mul'))
+
     # --- API --------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
@@ -242,6 +265,16 @@ class EfficientNonLocal2d(nn.Module):
             y = y.view(b, -1, h, w)
             if self.pos_enc == 'dct':
                 y = y + dct_lowpass(g, self.dct_size)  # Eq. 9, second term
+        elif self.impl == 'fused' and self._softmax_form():
+            bias = None
+            if self.pos_enc == 'l1':  # exp(s) * exp(-l1/50): logit bias
+                bias = -l1_distance_matrix(h, w, x.device) / self.l1_scale
+            y = softmax_attention(
+                theta.transpose(1, 2).unsqueeze(1),
+                phi.transpose(1, 2).unsqueeze(1),
+                g_tokens.transpose(1, 2).unsqueeze(1),
+                scale=1.0, bias=bias, impl='fused')
+            y = y.squeeze(1).transpose(1, 2).reshape(b, -1, h, w)
         else:
             f = self._pairwise(theta, phi, h, w)
             y = torch.matmul(g_tokens, f.transpose(1, 2)).view(b, -1, h, w)
