@@ -26,6 +26,11 @@ the original NL the paper compares with): ``similarity='dot'`` (Eq. 4, same
 (``pos_fusion='add'|'mul'``): ``pos_enc='l1'`` L(i, j) = exp(-l1(i, j) / 50),
 or ``'dct'`` L = Ê Ê^T. The block returns ``x + o(y)`` (Eq. 3); weights are
 initialised N(0, 0.01) and no normalisation layer is used inside (§4).
+
+Where the explicit F / Z is a plain softmax (``'exp'`` without position, or
+with the l1 term multiplied, i.e. a logit bias -l1/50) it runs through
+``F.scaled_dot_product_attention`` (``impl='fused'``), the formed matrix
+staying as the ``impl='explicit'`` reference.
 """
 import math
 from typing import Optional
