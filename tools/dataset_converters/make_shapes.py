@@ -103,18 +103,59 @@ def _has_hole(mask):
 
 
 def mask_to_polygons(mask):
-    """COCO polygons (list of flat [x, y, ...] lists) of a hole-free mask."""
-    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL,
-                                   cv2.CHAIN_APPROX_NONE)
+    """COCO polygons (list of flat [x, y, ...] lists) of a hole-free mask.
+
+    The polygons run along pixel *edges* (vertices on pixel corners), so
+    pycocotools rasterizes them back to exactly the mask's pixels - unlike
+    ``cv2.findContours``, whose contours through boundary pixel centres lose
+    half a pixel all round (a large error for small objects).
+    """
+    m = np.pad(mask.astype(bool), 1)
+    fg = m[1:-1, 1:-1]
+    # Directed boundary edges, interior on the right (image coords, y down):
+    # for a foreground pixel (x, y) whose neighbour on a side is background.
+    nxt = {}
+    sides = (
+        (m[:-2, 1:-1], (0, 0), (1, 0)),  # top:    (x, y) -> (x+1, y)
+        (m[1:-1, 2:], (1, 0), (1, 1)),  # right:  (x+1, y) -> (x+1, y+1)
+        (m[2:, 1:-1], (1, 1), (0, 1)),  # bottom: (x+1, y+1) -> (x, y+1)
+        (m[1:-1, :-2], (0, 1), (0, 0)),  # left:   (x, y+1) -> (x, y)
+    )
+    for neighbour, (ax, ay), (bx, by) in sides:
+        ys, xs = np.nonzero(fg & ~neighbour)
+        for x, y in zip(xs.tolist(), ys.tolist()):
+            nxt.setdefault((x + ax, y + ay), []).append((x + bx, y + by))
+
+    def turn_right_first(prev, cur, options):
+        # At a corner shared by two diagonal pixels take the right turn, so
+        # each loop closes around one 4-connected piece.
+        dx, dy = cur[0] - prev[0], cur[1] - prev[1]
+        right = (cur[0] - dy, cur[1] + dx)
+        return right if right in options else options[0]
+
     polys = []
-    for c in contours:
-        c = c.reshape(-1, 2)
-        if len(c) < 3:
-            # a 1-2 pixel sliver: describe it by its pixel square
-            x0, y0 = c.min(0)
-            x1, y1 = c.max(0) + 1
-            c = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
-        polys.append([float(v) for v in c.reshape(-1)])
+    while nxt:
+        start = min(nxt)  # top-left-most vertex: deterministic
+        loop = [start]
+        prev, cur = None, start
+        while True:
+            options = nxt[cur]
+            step = options[0] if prev is None else turn_right_first(
+                prev, cur, options)
+            options.remove(step)
+            if not options:
+                del nxt[cur]
+            prev, cur = cur, step
+            if cur == start:
+                break
+            loop.append(cur)
+        # drop vertices in the middle of straight runs
+        corners = [
+            p for i, p in enumerate(loop)
+            if (loop[i - 1][0] - p[0]) * (loop[(i + 1) % len(loop)][1] - p[1])
+            != (loop[i - 1][1] - p[1]) * (loop[(i + 1) % len(loop)][0] - p[0])
+        ]
+        polys.append([float(v) for p in corners for v in p])
     return polys
 
 

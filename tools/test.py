@@ -1,0 +1,146 @@
+"""Evaluate a checkpoint of a detector or a segmentor on its config's test set.
+
+The task library is picked from the config's ``default_scope`` (``mmdet`` or
+``mmseg``); mmctx is imported first, so checkpoints written by any torch
+version load (see :mod:`mmctx.compat`) and mmctx modules are registered.
+
+Examples::
+
+    python tools/test.py CONFIG work_dirs/x/iter_500.pth
+    python tools/test.py CONFIG CKPT --out results.pkl      # mmdet: dump predictions
+    python tools/test.py CONFIG CKPT --out pred_dir         # mmseg: save label maps
+    python tools/test.py CONFIG CKPT --show-dir vis         # painted predictions
+    bash tools/dist_test.sh CONFIG CKPT 8
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e`
+    sys.path.insert(0, REPO_ROOT)
+
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+import mmctx  # noqa: E402,F401  (compat fixes + registration)
+
+SCOPES = ('mmdet', 'mmseg')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Test (and evaluate) a detector or segmentor checkpoint')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir', help='directory for the evaluation log and metrics json')
+    parser.add_argument(
+        '--out',
+        help='mmdet: a .pkl file to dump the predictions to; '
+        'mmseg: a directory to save the predicted label maps to')
+    parser.add_argument(
+        '--show', action='store_true', help='show the predictions in a window')
+    parser.add_argument(
+        '--show-dir', help='directory to save images painted with predictions')
+    parser.add_argument(
+        '--wait-time', type=float, default=2, help='seconds between --show')
+    parser.add_argument(
+        '--tta', action='store_true',
+        help='test-time augmentation (needs tta_model and tta_pipeline)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, key=value')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def task_scope(cfg):
+    scope = cfg.get('default_scope')
+    if scope not in SCOPES:
+        raise ValueError(
+            f'default_scope of the config must be one of {SCOPES}, '
+            f'got {scope!r}')
+    return scope
+
+
+def enable_visualization(cfg, args, scope):
+    hooks = cfg.get('default_hooks', {})
+    if 'visualization' not in hooks:
+        raise RuntimeError(
+            '--show / --show-dir need a `visualization` entry in '
+            'default_hooks (mmdet: DetVisualizationHook, mmseg: '
+            'SegVisualizationHook)')
+    hook = hooks['visualization']
+    hook['draw'] = True
+    if args.show:
+        hook['show'] = True
+        hook['wait_time'] = args.wait_time
+    if args.show_dir:
+        if scope == 'mmdet':
+            hook['test_out_dir'] = args.show_dir
+        else:
+            cfg.visualizer['save_dir'] = args.show_dir
+
+
+def enable_tta(cfg):
+    if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+        raise RuntimeError('--tta needs `tta_model` and `tta_pipeline` in '
+                           'the config')
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.tta_model.module = cfg.model
+    cfg.model = cfg.tta_model
+
+
+def build_cfg(args):
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    scope = task_scope(cfg)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    if args.show or args.show_dir:
+        enable_visualization(cfg, args, scope)
+    if args.tta:
+        enable_tta(cfg)
+    if args.out is not None and scope == 'mmseg':
+        cfg.test_evaluator['output_dir'] = args.out
+        cfg.test_evaluator['keep_results'] = True
+    return cfg, scope
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg, scope = build_cfg(args)
+    if 'runner_type' in cfg:
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    if args.out is not None and scope == 'mmdet':
+        from mmdet.evaluation import DumpDetResults
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out must be a .pkl file, got {args.out}')
+        runner.test_evaluator.metrics.append(
+            DumpDetResults(out_file_path=args.out))
+    metrics = runner.test()
+    return metrics
+
+
+if __name__ == '__main__':
+    main()
