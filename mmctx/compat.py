@@ -21,8 +21,20 @@ Fixes:
     Remote schemes (``http(s)://``, ``torchvision://``, ...) keep torch's
     safe default: they load files the user did not write, and the
     pretrained backbones they serve are plain tensors.
+
+``plugin_error_names_type``
+    mmcv 2.1.0's ``build_plugin_layer`` - the builder of every ResNet
+    ``plugins=[dict(cfg=dict(type=...))]`` entry, the way mmctx's context
+    blocks enter a backbone - reports an unknown type as
+    ``KeyError: 'Cannot find None in registry ...'``: it formats the failed
+    lookup's result instead of the name. The fix wraps the builder so that
+    an unregistered type raises a ``KeyError`` naming it (and the registry
+    it was looked up in) before mmcv's lookup runs; every module that
+    imported the builder by name gets the wrapper.
 """
+import functools
 import os.path as osp
+import sys
 
 import torch
 
@@ -53,6 +65,38 @@ def _fix_checkpoint_weights_only():
         return load_local_checkpoint(filename, map_location)
 
 
+def _fix_plugin_error_names_type():
+    import mmcv.cnn.bricks.plugin as plugin_mod
+    from mmengine.registry import MODELS
+    original = plugin_mod.build_plugin_layer
+
+    @functools.wraps(original)
+    def build_plugin_layer(cfg, postfix='', **kwargs):
+        layer_type = cfg.get('type') if isinstance(cfg, dict) else None
+        if isinstance(layer_type, str):
+            # the same lookup mmcv does: current scope, then the root MODELS
+            with MODELS.switch_scope_and_registry(None) as registry:
+                found = registry.get(layer_type)
+            if found is None:
+                raise KeyError(
+                    f'plugin type {layer_type!r} is not registered (looked '
+                    f'up in the {registry.scope!r} registry and its parents):'
+                    ' check the spelling, and that the package defining it '
+                    "is imported (e.g. custom_imports=dict(imports=['mmctx']))")
+        return original(cfg, postfix, **kwargs)
+
+    build_plugin_layer.__wrapped_by_mmctx__ = True
+    # mmcv's own packages and any module that already did
+    # `from mmcv.cnn import build_plugin_layer` (mmdet / mmseg ResNets)
+    for module in list(sys.modules.values()):
+        if getattr(module, 'build_plugin_layer', None) is original:
+            module.build_plugin_layer = build_plugin_layer
+
+
+def _always():
+    return True
+
+
 def _torch_defaults_to_weights_only():
     """Whether this torch's ``torch.load`` defaults to ``weights_only=True``."""
     version = tuple(int(v) for v in torch.__version__.split('+')[0]
@@ -63,6 +107,7 @@ def _torch_defaults_to_weights_only():
 FIXES = {
     'checkpoint_weights_only':
     (_torch_defaults_to_weights_only, _fix_checkpoint_weights_only),
+    'plugin_error_names_type': (_always, _fix_plugin_error_names_type),
 }
 
 

@@ -1,0 +1,105 @@
+"""Each fix of mmctx.compat: the break it fixes, and that it is fixed."""
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from mmengine.logging import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader, _load_checkpoint
+
+from mmctx import compat
+
+
+def _mmengine_like_checkpoint(path):
+    """What mmengine's Runner.save_checkpoint writes, in small: numpy values
+    and a MessageHub HistoryBuffer in ``meta`` beside the weights."""
+    buf = HistoryBuffer()
+    buf.update(0.5)
+    buf.update(0.25)
+    ckpt = dict(
+        meta=dict(seed=np.int64(1234), epoch=0, iter=2,
+                  scale=np.array([1.0, 2.0]), log=buf),
+        state_dict=dict(weight=torch.arange(6.).reshape(2, 3)),
+    )
+    torch.save(ckpt, path)
+    return ckpt
+
+
+def test_fix_is_applied_on_import_and_only_once():
+    assert 'checkpoint_weights_only' in compat.APPLIED
+    before = list(compat.APPLIED)
+    assert compat.apply_all() == before
+    assert compat.APPLIED == before
+
+
+def test_torch_default_rejects_mmengine_checkpoints(tmp_path):
+    """The break: plain torch.load of a checkpoint holding numpy values."""
+    path = str(tmp_path / 'ckpt.pth')
+    _mmengine_like_checkpoint(path)
+    if compat._torch_defaults_to_weights_only():
+        with pytest.raises(pickle.UnpicklingError):
+            torch.load(path)
+    else:  # older torch: full unpickle, nothing to fix
+        torch.load(path)
+        assert 'checkpoint_weights_only' not in compat.APPLIED
+
+
+@pytest.mark.parametrize('load', [
+    lambda p: _load_checkpoint(p, map_location='cpu'),
+    lambda p: CheckpointLoader.load_checkpoint(p, map_location='cpu'),
+])
+def test_mmengine_loads_its_own_checkpoints(tmp_path, load):
+    path = str(tmp_path / 'ckpt.pth')
+    saved = _mmengine_like_checkpoint(path)
+    loaded = load(path)
+    assert loaded['meta']['seed'] == 1234
+    assert isinstance(loaded['meta']['seed'], np.int64)
+    np.testing.assert_array_equal(loaded['meta']['scale'], [1.0, 2.0])
+    assert loaded['meta']['log'].mean() == pytest.approx(0.375)
+    assert torch.equal(loaded['state_dict']['weight'],
+                       saved['state_dict']['weight'])
+
+
+def test_missing_checkpoint_names_the_file(tmp_path):
+    missing = str(tmp_path / 'nope.pth')
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        _load_checkpoint(missing)
+
+
+def test_remote_schemes_keep_torch_safe_default():
+    """Only files on local disk are fully unpickled; URLs keep mmengine's
+    loaders (and so torch's weights_only=True default)."""
+    import mmengine.runner.checkpoint as ckpt_mod
+    for url in ('https://example.org/x.pth', 'torchvision://resnet50'):
+        loader = CheckpointLoader._get_checkpoint_loader(url)
+        assert loader.__module__ == ckpt_mod.__name__
+    local = CheckpointLoader._get_checkpoint_loader('/some/file.pth')
+    assert local.__module__ == compat.__name__
+
+
+def test_unknown_plugin_type_is_named():
+    """mmcv's build_plugin_layer says 'Cannot find None'; ours names it."""
+    from mmengine.registry import init_default_scope
+    from mmdet.models.backbones import ResNet
+    init_default_scope('mmdet')
+    plugins = [dict(cfg=dict(type='NoSuchContextBlock'),
+                    stages=(False, False, False, True),
+                    position='after_conv3')]
+    with pytest.raises(KeyError, match='NoSuchContextBlock'):
+        ResNet(depth=50, base_channels=8, plugins=plugins)
+    # known plugins still build through the wrapped builder
+    plugins[0]['cfg'] = dict(type='ContextBlock', ratio=1. / 4)
+    net = ResNet(depth=50, base_channels=8, plugins=plugins)
+    assert hasattr(net.layer4[0], 'context_block')
+
+
+def test_plugin_builder_is_wrapped_everywhere():
+    import mmcv.cnn
+    import mmcv.cnn.bricks.plugin
+    import mmdet.models.backbones.resnet
+    import mmseg.models.backbones.resnet
+    for module in (mmcv.cnn, mmcv.cnn.bricks.plugin,
+                   mmdet.models.backbones.resnet,
+                   mmseg.models.backbones.resnet):
+        assert getattr(module.build_plugin_layer, '__wrapped_by_mmctx__',
+                       False), module.__name__

@@ -1,0 +1,162 @@
+"""End to end through the real tools: train -> checkpoint -> resume -> test.
+
+Each step runs ``tools/train.py`` / ``tools/test.py`` in a subprocess, as a
+user would, on the session's tiny synthetic data set and CPU-sized models.
+"""
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TRAIN = osp.join(REPO, 'tools', 'train.py')
+TEST = osp.join(REPO, 'tools', 'test.py')
+DEMO = osp.join(REPO, 'configs', 'demo', 'retinanet_r50w16-gcb_fpn64_shapes.py')
+SEMANTIC = osp.join(REPO, 'configs', '_base_', 'datasets', 'shapes_semantic.py')
+
+
+def run_tool(*args, expect_ok=True):
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    proc = subprocess.run([sys.executable, *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    if expect_ok:
+        assert proc.returncode == 0, out[-4000:]
+    return proc.returncode, out
+
+
+def metric(out, name):
+    """Last value of a metric as mmengine logs it (``name: value``)."""
+    found = re.findall(re.escape(name) + r': (-?[0-9.]+)', out)
+    assert found, f'{name} not in the output'
+    return float(found[-1])
+
+
+def write_config(tmp_path, text):
+    path = tmp_path / 'cfg.py'
+    path.write_text(text)
+    return str(path)
+
+
+DET_CONFIG = '''
+_base_ = {demo!r}
+data_root = {root!r}
+train_dataloader = dict(batch_size=2, dataset=dict(data_root=data_root))
+val_dataloader = dict(dataset=dict(data_root=data_root))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
+test_evaluator = val_evaluator
+train_cfg = dict(max_iters=4, val_interval=100)
+default_hooks = dict(
+    logger=dict(interval=1),
+    checkpoint=dict(interval=2, max_keep_ckpts=3))
+# after 4 iterations no score passes the default 0.05: keep every box, so
+# the COCO metric has detections to score
+model = dict(test_cfg=dict(score_thr=0.0))
+'''
+
+
+def test_detection_train_resume_test(tmp_path, shapes_root):
+    cfg = write_config(tmp_path, DET_CONFIG.format(demo=DEMO, root=shapes_root))
+    work = str(tmp_path / 'work')
+
+    # 1. train 2 of 4 iterations (an interrupted run)
+    run_tool(TRAIN, cfg, '--work-dir', work, '--cfg-options',
+             'train_cfg.max_iters=2')
+    ckpt2 = osp.join(work, 'iter_2.pth')
+    assert osp.isfile(ckpt2)
+
+    # 2. resume from it: iterations 3-4 only, state carried over
+    _, out = run_tool(TRAIN, cfg, '--work-dir', work, '--resume', ckpt2)
+    assert 'resumed' in out.lower()
+    assert re.search(r'Iter\(train\) \[3/4\]', out)
+    assert not re.search(r'Iter\(train\) \[1/4\]', out)
+    ckpt4 = osp.join(work, 'iter_4.pth')
+    state = torch.load(ckpt4, map_location='cpu', weights_only=False)
+    assert state['meta']['iter'] == 4
+    # AdamW's step count goes on from the resumed optimizer state
+    steps = {int(s['step']) for s in state['optimizer']['state'].values()}
+    assert steps == {4}
+
+    # 2b. --resume without a value picks the work dir's latest checkpoint
+    _, out = run_tool(TRAIN, cfg, '--work-dir', work, '--resume',
+                      '--cfg-options', 'train_cfg.max_iters=5')
+    assert re.search(r'Iter\(train\) \[5/5\]', out)
+    assert not re.search(r'Iter\(train\) \[[1-4]/5\]', out)
+
+    # 3. evaluate the checkpoint with the COCO metric
+    _, out = run_tool(TEST, cfg, ckpt4, '--work-dir', str(tmp_path / 'test'),
+                      '--out', str(tmp_path / 'pred.pkl'))
+    for name in ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_s'):
+        assert 0.0 <= metric(out, name) <= 1.0
+    assert osp.getsize(str(tmp_path / 'pred.pkl')) > 0
+
+
+SEG_CONFIG = '''
+_base_ = [
+    'mmseg::_base_/models/fcn_r50-d8.py', {semantic!r},
+    'mmseg::_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_20k.py'
+]
+data_root = {root!r}
+norm_cfg = dict(type='BN', requires_grad=True)
+model = dict(
+    data_preprocessor=dict(size=(128, 128)),
+    pretrained=None,
+    backbone=dict(depth=18, stem_channels=16, base_channels=16,
+                  norm_cfg=norm_cfg),
+    decode_head=dict(in_channels=128, channels=16, num_classes=6,
+                     norm_cfg=norm_cfg),
+    auxiliary_head=dict(in_channels=64, channels=8, num_classes=6,
+                        norm_cfg=norm_cfg))
+train_dataloader = dict(dataset=dict(data_root=data_root))
+val_dataloader = dict(dataset=dict(data_root=data_root))
+test_dataloader = val_dataloader
+train_cfg = dict(max_iters=2, val_interval=100)
+default_hooks = dict(
+    logger=dict(interval=1), checkpoint=dict(by_epoch=False, interval=2))
+'''
+
+
+def test_segmentation_train_then_test(tmp_path, shapes_root):
+    cfg = write_config(tmp_path,
+                       SEG_CONFIG.format(semantic=SEMANTIC, root=shapes_root))
+    work = str(tmp_path / 'work')
+    run_tool(TRAIN, cfg, '--work-dir', work)
+    ckpt = osp.join(work, 'iter_2.pth')
+    assert osp.isfile(ckpt)
+    _, out = run_tool(TEST, cfg, ckpt, '--work-dir', str(tmp_path / 'test'))
+    assert 0.0 <= metric(out, 'mIoU') <= 100.0
+    assert 'floor' in out  # the per-class IoU table names the classes
+
+
+def test_unknown_module_is_named(tmp_path, shapes_root):
+    text = DET_CONFIG.format(demo=DEMO, root=shapes_root) + '''
+model = dict(backbone=dict(plugins=[dict(
+    cfg=dict(type='GlobalContextBlokk'), stages=(False, True, True, True),
+    position='after_conv3')]))
+'''
+    rc, out = run_tool(TRAIN, write_config(tmp_path, text), '--work-dir',
+                       str(tmp_path / 'work'), expect_ok=False)
+    assert rc != 0
+    assert 'GlobalContextBlokk' in out.strip().splitlines()[-1]
+
+
+def test_unknown_custom_import_is_named(tmp_path, shapes_root):
+    text = DET_CONFIG.format(demo=DEMO, root=shapes_root) + '''
+custom_imports = dict(imports=['mmctx', 'mmctx.models.no_such_family'],
+                      allow_failed_imports=False)
+'''
+    rc, out = run_tool(TRAIN, write_config(tmp_path, text), '--work-dir',
+                       str(tmp_path / 'work'), expect_ok=False)
+    assert rc != 0
+    assert 'mmctx.models.no_such_family' in out
+
+
+def test_config_without_task_scope_is_refused(tmp_path):
+    cfg = write_config(tmp_path, "model = dict(type='RetinaNet')\n")
+    rc, out = run_tool(TRAIN, cfg, expect_ok=False)
+    assert rc != 0 and 'default_scope' in out
