@@ -12,6 +12,8 @@ DEMO_DATA := data/shapes
 # pytest-xdist workers; 0 runs the tests in one process
 TEST_WORKERS ?= 2
 PYTEST_ARGS ?=
+# what `make test` runs (a sub-directory while working on one area)
+TESTS ?= tests
 
 .PHONY: env data demo test
 
@@ -33,6 +35,6 @@ demo: data
 # pytest exits with 5 when it collects no test: that is a failure too.
 test: env
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS)) \
-		$(PYTEST_ARGS) tests; rc=$$?; \
+		$(PYTEST_ARGS) $(TESTS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; \
 	exit $$rc

@@ -92,13 +92,20 @@ log "mmcv from $(mmcv_wheel)"
 log "OpenMMLab packages, requirements and test tools"
 # mmcv's own runtime dependencies come with mmengine / mmdet (addict, yapf,
 # opencv, ...); requirements.txt pins the rest.
-"${PIP[@]}" install -q "mmengine==0.10.7" "mmdet==3.3.0" "mmsegmentation==1.2.2" \
-    pycocotools ftfy regex -r "$REPO/requirements.txt" \
+# torch stays pinned: the resolver must not swap the torch mmcv was built
+# against (its compiled ops would fail to load).
+"${PIP[@]}" install -q "torch==$TORCH_VERSION" "mmengine==0.10.7" "mmdet==3.3.0" \
+    "mmsegmentation==1.2.2" pycocotools ftfy regex -r "$REPO/requirements.txt" \
     "pytest>=7" "pytest-xdist>=3"
+# That resolution upgrades setuptools for torch (>= 77), but mmengine imports
+# pkg_resources at run time (is_installed): back to < 70, on its own so that
+# pip only warns about torch's wish.
+"${PIP[@]}" install -q "setuptools<70"
 log "mmctx (editable)"
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$REPO"
 
 "$PY" - <<'EOF'
+import pkg_resources  # noqa: F401  (mmengine needs it at run time)
 import mmcv.ops  # noqa: F401  (the compiled ops mmdet needs)
 import mmdet, mmseg, mmctx  # noqa: F401,E401
 print(f'[setup_env] ok: mmcv {mmcv.__version__} mmdet {mmdet.__version__} '
