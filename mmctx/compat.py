@@ -31,6 +31,17 @@ Fixes:
     an unregistered type raises a ``KeyError`` naming it (and the registry
     it was looked up in) before mmcv's lookup runs; every module that
     imported the builder by name gets the wrapper.
+
+``cpu_distributed``
+    mmengine's ``pytorch`` launcher (``tools/dist_train.sh``) assumes CUDA:
+    ``_init_dist_pytorch`` calls ``torch.cuda.set_device`` (an
+    ``AttributeError`` on a CPU build of torch) and the Runner wraps the
+    model in ``MMDistributedDataParallel(device_ids=[LOCAL_RANK])``, which
+    torch refuses for a CPU module. With no CUDA device the fix initializes
+    the process group without ``set_device`` (``gloo`` instead of the
+    default ``nccl``, with a warning) and drops ``device_ids`` for CPU
+    modules, so multi-process training and testing run on CPU machines too.
+    Nothing changes where CUDA is available.
 """
 import functools
 import os.path as osp
@@ -93,6 +104,38 @@ def _fix_plugin_error_names_type():
             module.build_plugin_layer = build_plugin_layer
 
 
+def _fix_cpu_distributed():
+    import mmengine.dist.utils as dist_utils
+    from mmengine.logging import print_log
+    from mmengine.model.wrappers import MMDistributedDataParallel
+    init_pytorch = dist_utils._init_dist_pytorch
+
+    @functools.wraps(init_pytorch)
+    def _init_dist_pytorch(backend, init_backend='torch', **kwargs):
+        if torch.cuda.is_available() or init_backend != 'torch':
+            return init_pytorch(backend, init_backend=init_backend, **kwargs)
+        if backend == 'nccl':
+            print_log('no CUDA device: torch.distributed backend gloo '
+                      'instead of nccl', logger='current')
+            backend = 'gloo'
+        torch.distributed.init_process_group(backend=backend, **kwargs)
+
+    dist_utils._init_dist_pytorch = _init_dist_pytorch
+
+    ddp_init = MMDistributedDataParallel.__init__
+
+    @functools.wraps(ddp_init)
+    def __init__(self, module, detect_anomalous_params=False, **kwargs):
+        on_cpu = all(p.device.type == 'cpu' for p in module.parameters())
+        if on_cpu and not torch.cuda.is_available():
+            kwargs.pop('device_ids', None)
+            kwargs.pop('output_device', None)
+        ddp_init(self, module,
+                 detect_anomalous_params=detect_anomalous_params, **kwargs)
+
+    MMDistributedDataParallel.__init__ = __init__
+
+
 def _always():
     return True
 
@@ -108,6 +151,7 @@ FIXES = {
     'checkpoint_weights_only':
     (_torch_defaults_to_weights_only, _fix_checkpoint_weights_only),
     'plugin_error_names_type': (_always, _fix_plugin_error_names_type),
+    'cpu_distributed': (_always, _fix_cpu_distributed),
 }
 
 

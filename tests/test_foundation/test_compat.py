@@ -103,3 +103,34 @@ def test_plugin_builder_is_wrapped_everywhere():
                    mmseg.models.backbones.resnet):
         assert getattr(module.build_plugin_layer, '__wrapped_by_mmctx__',
                        False), module.__name__
+
+
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(),
+                    reason='the fix only acts without CUDA')
+def test_pytorch_launcher_and_ddp_work_on_cpu(monkeypatch):
+    """mmengine's init_dist('pytorch') and MMDistributedDataParallel with
+    device_ids=[LOCAL_RANK] - what dist_train.sh runs - on a CPU machine."""
+    import torch.distributed as dist
+    from mmengine.dist import init_dist
+    from mmengine.model.wrappers import MMDistributedDataParallel
+    for key, value in dict(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1',
+                           MASTER_ADDR='127.0.0.1',
+                           MASTER_PORT=str(_free_port())).items():
+        monkeypatch.setenv(key, value)
+    init_dist('pytorch', backend='nccl')  # mmengine's default backend
+    try:
+        assert dist.get_backend() == 'gloo'
+        net = torch.nn.Linear(3, 2)
+        ddp = MMDistributedDataParallel(module=net, device_ids=[0],
+                                        broadcast_buffers=False)
+        ddp(torch.randn(4, 3)).sum().backward()
+        assert net.weight.grad is not None
+    finally:
+        dist.destroy_process_group()

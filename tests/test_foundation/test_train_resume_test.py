@@ -160,3 +160,36 @@ def test_config_without_task_scope_is_refused(tmp_path):
     cfg = write_config(tmp_path, "model = dict(type='RetinaNet')\n")
     rc, out = run_tool(TRAIN, cfg, expect_ok=False)
     assert rc != 0 and 'default_scope' in out
+
+
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def test_dist_train_and_test_scripts(tmp_path, shapes_root):
+    """tools/dist_train.sh and dist_test.sh with 2 processes (gloo on CPU)."""
+    cfg = write_config(tmp_path, DET_CONFIG.format(demo=DEMO, root=shapes_root))
+    work = str(tmp_path / 'work')
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHON=sys.executable)
+
+    def run(script, *args):
+        env['PORT'] = str(_free_port())
+        proc = subprocess.run(
+            ['bash', osp.join(REPO, 'tools', script), *args], cwd=REPO,
+            env=env, capture_output=True, text=True, timeout=600)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out[-4000:]
+        return out
+
+    out = run('dist_train.sh', cfg, '2', '--work-dir', work,
+              '--cfg-options', 'train_cfg.max_iters=2')
+    assert re.search(r'Iter\(train\) \[2/2\]', out)
+    assert 'Distributed training: True' in out and 'GPU number: 2' in out
+    ckpt = osp.join(work, 'iter_2.pth')
+    assert osp.isfile(ckpt)
+    out = run('dist_test.sh', cfg, ckpt, '2', '--work-dir',
+              str(tmp_path / 'test'))
+    assert 0.0 <= metric(out, 'coco/bbox_mAP_50') <= 1.0
