@@ -28,7 +28,7 @@ data: env
 # tools/test.py evaluates it and prints the COCO bbox AP table.
 demo: data
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(PY) tools/train.py $(DEMO_CONFIG) \
-		--work-dir $(DEMO_WORK_DIR) --cfg-options train_cfg.val_interval=1000000
+		--work-dir $(DEMO_WORK_DIR) --cfg-options train_cfg.val_begin=1000000
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(PY) tools/test.py $(DEMO_CONFIG) \
 		$$(cat $(DEMO_WORK_DIR)/last_checkpoint) --work-dir $(DEMO_WORK_DIR)
 

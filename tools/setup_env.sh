@@ -46,7 +46,8 @@ fi
 
 mkdir -p "$(dirname "$VENV")"
 # One setup at a time per venv (make demo and make test may start together).
-exec 9>"$VENV.lock"
+LOCK="${TMPDIR:-/tmp}/mmctx-setup-$(echo "$VENV" | sha256sum | cut -c1-16).lock"
+exec 9>"$LOCK"
 flock 9
 # Another run may have finished while we waited.
 if [ "${MMCTX_FORCE_SETUP:-0}" != 1 ] && [ -f "$STAMP" ] \
