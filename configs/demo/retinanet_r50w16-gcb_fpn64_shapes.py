@@ -23,6 +23,8 @@ model = dict(
         init_cfg=None,  # trained from scratch: no weights can be downloaded
         plugins=[
             dict(
+                # mmcv's GC block until mmctx's GlobalContextBlock lands;
+                # then: cfg=dict(type='GlobalContextBlock', ratio=4)
                 cfg=dict(type='ContextBlock', ratio=1. / 4),
                 stages=(False, True, True, True),
                 position='after_conv3')
