@@ -88,6 +88,9 @@ def enable_visualization(cfg, args, scope):
         if scope == 'mmdet':
             hook['test_out_dir'] = args.show_dir
         else:
+            # mmseg's hook draws every `interval`-th image (default 50):
+            # paint them all, as mmdet's test_out_dir does
+            hook['interval'] = 1
             cfg.visualizer['save_dir'] = args.show_dir
 
 

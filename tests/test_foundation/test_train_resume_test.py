@@ -89,11 +89,16 @@ def test_detection_train_resume_test(tmp_path, shapes_root):
     assert not re.search(r'Iter\(train\) \[[1-4]/5\]', out)
 
     # 3. evaluate the checkpoint with the COCO metric
+    vis = tmp_path / 'vis'
     _, out = run_tool(TEST, cfg, ckpt4, '--work-dir', str(tmp_path / 'test'),
-                      '--out', str(tmp_path / 'pred.pkl'))
+                      '--out', str(tmp_path / 'pred.pkl'),
+                      '--show-dir', str(vis))
     for name in ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_s'):
         assert 0.0 <= metric(out, name) <= 1.0
-    assert osp.getsize(str(tmp_path / 'pred.pkl')) > 0
+    import pickle
+    with open(tmp_path / 'pred.pkl', 'rb') as f:
+        assert len(pickle.load(f)) == 4  # one entry per validation scene
+    assert len(list(vis.rglob('*.png'))) == 4
 
 
 SEG_CONFIG = '''
@@ -128,9 +133,14 @@ def test_segmentation_train_then_test(tmp_path, shapes_root):
     run_tool(TRAIN, cfg, '--work-dir', work)
     ckpt = osp.join(work, 'iter_2.pth')
     assert osp.isfile(ckpt)
-    _, out = run_tool(TEST, cfg, ckpt, '--work-dir', str(tmp_path / 'test'))
+    pred, vis = tmp_path / 'pred', tmp_path / 'vis'
+    _, out = run_tool(TEST, cfg, ckpt, '--work-dir', str(tmp_path / 'test'),
+                      '--out', str(pred), '--show-dir', str(vis))
     assert 0.0 <= metric(out, 'mIoU') <= 100.0
     assert 'floor' in out  # the per-class IoU table names the classes
+    # predicted label maps and painted images, one per validation scene
+    assert len(list(pred.glob('*.png'))) == 4
+    assert len(list(vis.rglob('*.png'))) == 4
 
 
 def test_unknown_module_is_named(tmp_path, shapes_root):
