@@ -1,2 +1,162 @@
-"""(work in progress)"""
-__all__ = []
+"""Non-local block with global context and geometric priors (seed 000, GCNL).
+
+Seed 000 §3.2, for each head (``num_heads`` splits of the C^ = C/reduction
+embedding channels):
+
+* q, k, v = W_q X, W_k X, W_v X (Eq. 1); k, v optionally max-pooled by 2.
+* context c = diag(sigmoid(W_c AvgPool(X))) (Eq. 4), relation (q^T c) k.
+* relative position r = r_x + r_y (Eq. 6) with r_x = W_rx(R_X), R_X the
+  sinusoidal encoding of the x-offset i - j (Eq. 7; likewise y), and the
+  content-dependent bias q^T r = q^T r_x + q^T r_y (Eqs. 8-9): the two
+  per-axis products, (H, W, W^) and (H, W, H^), broadcast-summed to the
+  (N, N^) bias. No (N, N^, C^) tensor is formed.
+* A = softmax((q^T c) k + q^T r) (Eq. 5), dropout on A during training,
+  O = W_o(A v^T) (Eq. 3), output X + O with W_o zero-initialised.
+
+With ``sub_sample`` the key positions sit at stride 2 and their offsets are
+measured in input pixels (i - 2 j); without it this is Eq. 7 as written.
+"""
+
+import torch
+import torch.nn as nn
+from mmengine.registry import MODELS
+
+from .attention import (attention_matrix, check_divisible, check_impl,
+                        softmax_attention)
+
+__all__ = ['GCNLBlock', 'relative_position_encoding']
+
+
+def relative_position_encoding(num_query: int, num_key: int, channels: int,
+                               stride: int = 1, device=None) -> torch.Tensor:
+    """R of seed 000 Eq. 7, (channels, num_query, num_key).
+
+    ``R[n, i, j] = sin((i - s j) / 1000^(2n/C))`` for even n and
+    ``cos((i - s j) / 1000^(2(n-1)/C))`` for odd n, with C = 2 * channels
+    (the encoding has C/2 channels) and s the key stride.
+    """
+    n = torch.arange(channels, device=device, dtype=torch.float32)
+    exponent = torch.where(n % 2 == 0, 2 * n, 2 * (n - 1)) / (2 * channels)
+    inv_wavelength = 1000.0**(-exponent)
+    offset = (torch.arange(num_query, device=device, dtype=torch.float32)[:, None] -
+              stride * torch.arange(num_key, device=device, dtype=torch.float32)[None])
+    angle = inv_wavelength[:, None, None] * offset[None]
+    return torch.where((n % 2 == 0)[:, None, None], angle.sin(), angle.cos())
+
+
+@MODELS.register_module()
+class GCNLBlock(nn.Module):
+    """GCNL: non-local with contextualized diagonal matrix and 2D relative position.
+
+    Args:
+        in_channels: C.
+        reduction: C^ = C / reduction embedding channels.
+        num_heads: heads splitting C^ (default 8, seed 000's choice).
+        use_context: the diagonal context matrix c (Eq. 4).
+        use_rel_pos: the relative position bias q^T r (Eqs. 5-9).
+        attn_drop: dropout on the relation matrix A during training.
+        sub_sample: max-pool keys and values by 2.
+        use_scale: scale all logits of Eq. 5 by d^-1/2 (not in the paper; off).
+        impl: 'fused' (SDPA) or 'explicit' (formed matrix).
+    """
+    _abbr_ = 'gcnl'
+
+    def __init__(self,
+                 in_channels: int,
+                 reduction: int = 2,
+                 num_heads: int = 8,
+                 use_context: bool = True,
+                 use_rel_pos: bool = True,
+                 attn_drop: float = 0.0,
+                 sub_sample: bool = False,
+                 use_scale: bool = False,
+                 impl: str = 'fused') -> None:
+        super().__init__()
+        if reduction < 1 or in_channels % reduction != 0:
+            raise ValueError(f'reduction={reduction} must divide in_channels={in_channels}')
+        self.channels = in_channels // reduction
+        check_divisible(self.channels, num_heads, 'in_channels // reduction')
+        if not 0.0 <= attn_drop < 1.0:
+            raise ValueError(f'attn_drop must be in [0, 1), got {attn_drop}')
+        if use_rel_pos and in_channels < 2:
+            raise ValueError('use_rel_pos needs in_channels >= 2 (encoding of C/2 channels)')
+        self.in_channels = in_channels
+        self.num_heads = num_heads
+        self.use_context = use_context
+        self.use_rel_pos = use_rel_pos
+        self.attn_drop = attn_drop
+        self.sub_sample = sub_sample
+        self.impl = check_impl(impl)
+        self.scale = (self.channels // num_heads)**-0.5 if use_scale else 1.0
+
+        self.query = nn.Conv2d(in_channels, self.channels, 1)
+        self.key = nn.Conv2d(in_channels, self.channels, 1)
+        self.value = nn.Conv2d(in_channels, self.channels, 1)
+        self.out = nn.Conv2d(self.channels, in_channels, 1)
+        self.pool = nn.MaxPool2d(2, ceil_mode=True) if sub_sample else nn.Identity()
+        if use_context:
+            self.context = nn.Conv2d(in_channels, self.channels, 1)  # W_c
+        if use_rel_pos:
+            self.pos_channels = in_channels // 2
+            self.rel_x = nn.Conv2d(self.pos_channels, self.channels, 1)  # W_rx
+            self.rel_y = nn.Conv2d(self.pos_channels, self.channels, 1)  # W_ry
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:
+        """(B, C^, h, w) -> (B, heads, h*w, d)."""
+        b, _, h, w = t.shape
+        return t.reshape(b, self.num_heads, -1, h * w).transpose(-2, -1)
+
+    def _axis_embedding(self, conv: nn.Conv2d, num_query: int, num_key: int,
+                        stride: int, ref: torch.Tensor) -> torch.Tensor:
+        """W_r(R) of Eq. 6 per head: (heads, d, num_query, num_key)."""
+        enc = relative_position_encoding(num_query, num_key, self.pos_channels,
+                                         stride, ref.device).to(ref.dtype)
+        r = conv(enc[None])[0]  # (C^, num_query, num_key)
+        return r.reshape(self.num_heads, -1, num_query, num_key)
+
+    def position_bias(self, q: torch.Tensor, key_hw) -> torch.Tensor:
+        """q^T r (Eqs. 8-9), (B, heads, H*W, H^*W^), from per-axis products.
+
+        Args:
+            q: (B, C^, H, W) queries.
+            key_hw: (H^, W^) of the key grid.
+        """
+        b, _, h, w = q.shape
+        kh, kw = key_hw
+        stride = 2 if self.sub_sample else 1
+        qh = q.reshape(b, self.num_heads, -1, h, w)
+        r_x = self._axis_embedding(self.rel_x, w, kw, stride, q)  # (n, d, W, W^)
+        r_y = self._axis_embedding(self.rel_y, h, kh, stride, q)  # (n, d, H, H^)
+        qrx = torch.einsum('bndyx,ndxj->bnyxj', qh, r_x)  # Eq. 8: (B, n, H, W, W^)
+        qry = torch.einsum('bndyx,ndyi->bnyxi', qh, r_y)  # Eq. 9: (B, n, H, W, H^)
+        bias = qry[..., :, None] + qrx[..., None, :]  # (B, n, H, W, H^, W^)
+        return bias.reshape(b, self.num_heads, h * w, kh * kw)
+
+    def _relation_inputs(self, x: torch.Tensor):
+        q = self.query(x)
+        k = self.pool(self.key(x))
+        v = self.pool(self.value(x))
+        key_hw = k.shape[-2:]
+        bias = None
+        if self.use_rel_pos:  # scaled like the content logits it is added to
+            bias = self.position_bias(q, key_hw) * self.scale
+        qc = q
+        if self.use_context:
+            c = torch.sigmoid(self.context(x.mean(dim=(2, 3), keepdim=True)))
+            qc = q * c  # q^T c with c diagonal (Eq. 4)
+        return self._heads(qc), self._heads(k), self._heads(v), bias
+
+    def get_attention(self, x: torch.Tensor) -> torch.Tensor:
+        """A of Eq. 5, (B, heads, H*W, H^*W^)."""
+        q, k, _, bias = self._relation_inputs(x)
+        return attention_matrix(q, k, self.scale, bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        q, k, v, bias = self._relation_inputs(x)
+        drop = self.attn_drop if self.training else 0.0
+        y = softmax_attention(q, k, v, self.scale, bias, drop, self.impl)
+        y = y.transpose(-2, -1).reshape(b, self.channels, h, w)
+        return x + self.out(y)

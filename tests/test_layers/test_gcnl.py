@@ -1,0 +1,147 @@
+"""GCNL block (seed 000 Eqs. 1-9) against a per-pair, per-head slow reference."""
+import math
+
+import pytest
+import torch
+from mmengine.registry import MODELS
+
+import mmctx  # noqa: F401
+from mmctx.models.layers.gcnl import relative_position_encoding
+
+
+def _build(**kwargs):
+    torch.manual_seed(0)
+    m = MODELS.build(dict(type='GCNLBlock', **kwargs))
+    for p in m.parameters():  # W_o is zero-initialised: randomise everything
+        torch.nn.init.normal_(p, std=0.3)
+    return m.eval()
+
+
+def _encoding(delta, n, channels):
+    """Eq. 7 for one channel n and one offset, C/2 = channels."""
+    if n % 2 == 0:
+        return math.sin(delta / 1000**(2 * n / (2 * channels)))
+    return math.cos(delta / 1000**(2 * (n - 1) / (2 * channels)))
+
+
+def _reference(m, x):
+    """Eqs. 1-5 and 3 with explicit loops over heads and query/key pairs."""
+    b, c, h, w = x.shape
+    q, k, v = m.query(x), m.pool(m.key(x)), m.pool(m.value(x))
+    kh, kw = k.shape[-2:]
+    s = 2 if m.sub_sample else 1
+    heads, d = m.num_heads, m.channels // m.num_heads
+    ctx = (torch.sigmoid(m.context(x.mean((2, 3), keepdim=True)))[:, :, 0, 0]
+           if m.use_context else torch.ones(b, m.channels))
+    out = torch.zeros(b, m.channels, h, w)
+    for bi in range(b):
+        for n in range(heads):
+            ch = slice(n * d, (n + 1) * d)
+            logits = torch.zeros(h * w, kh * kw)
+            for yi in range(h):
+                for xi in range(w):
+                    qi = q[bi, ch, yi, xi]
+                    for yj in range(kh):
+                        for xj in range(kw):
+                            val = (qi * ctx[bi, ch] * k[bi, ch, yj, xj]).sum()
+                            if m.use_rel_pos:
+                                pc = m.pos_channels
+                                rx_enc = torch.tensor([_encoding(xi - s * xj, t, pc)
+                                                       for t in range(pc)])
+                                ry_enc = torch.tensor([_encoding(yi - s * yj, t, pc)
+                                                       for t in range(pc)])
+                                r_x = m.rel_x.weight[ch, :, 0, 0] @ rx_enc + m.rel_x.bias[ch]
+                                r_y = m.rel_y.weight[ch, :, 0, 0] @ ry_enc + m.rel_y.bias[ch]
+                                val = val + (qi * (r_x + r_y)).sum()  # q^T (r_x + r_y)
+                            logits[yi * w + xi, yj * kw + xj] = val * m.scale
+            att = logits.softmax(-1)
+            vals = v[bi, ch].reshape(d, -1)
+            out[bi, ch] = (vals @ att.t()).reshape(d, h, w)
+    return x + m.out(out)
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(),
+    dict(use_context=False),
+    dict(use_rel_pos=False),
+    dict(sub_sample=True),
+    dict(use_scale=True, num_heads=2),
+])
+@pytest.mark.parametrize('hw', [(1, 1), (3, 4), (5, 3)])
+def test_matches_per_pair_reference(kwargs, hw):
+    m = _build(in_channels=16, **{'num_heads': 4, **kwargs})
+    x = torch.randn(2, 16, *hw)
+    with torch.no_grad():
+        assert torch.allclose(m(x), _reference(m, x), atol=1e-4)
+
+
+def test_encoding_matches_eq7():
+    enc = relative_position_encoding(4, 3, 6, stride=2)
+    for n in range(6):
+        for i in range(4):
+            for j in range(3):
+                assert enc[n, i, j].item() == pytest.approx(_encoding(i - 2 * j, n, 6), abs=1e-6)
+
+
+def test_fused_equals_explicit_and_all_parameters_learn():
+    results = []
+    for impl in ('fused', 'explicit'):
+        m = _build(in_channels=16, num_heads=4, impl=impl).train()
+        x = torch.randn(2, 16, 4, 5, generator=torch.Generator().manual_seed(3),
+                        requires_grad=True)
+        out = m(x)
+        (out * torch.linspace(-1, 1, out.numel()).reshape(out.shape)).sum().backward()
+        for name, p in m.named_parameters():
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
+        results.append((out.detach(), x.grad, m.query.weight.grad))
+    for a, b in zip(*results):
+        assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_residual_identity_at_init_and_dropout_only_in_training():
+    m = MODELS.build(dict(type='GCNLBlock', in_channels=16, num_heads=4, attn_drop=0.5))
+    x = torch.randn(1, 16, 3, 3)
+    assert torch.equal(m(x), x)  # W_o zero-initialised
+    for p in m.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    m.eval()
+    assert torch.equal(m(x), m(x))
+    m.train()
+    torch.manual_seed(0)
+    a = m(x)
+    torch.manual_seed(1)
+    assert not torch.allclose(a, m(x))
+
+
+def test_bf16_autocast_and_attention_shape():
+    m = _build(in_channels=16, num_heads=4, sub_sample=True)
+    x = torch.randn(1, 16, 5, 7)
+    with torch.autocast('cpu', dtype=torch.bfloat16), torch.no_grad():
+        out = m(x)
+    assert out.shape == x.shape and torch.isfinite(out.float()).all()
+    with torch.no_grad():
+        att = m.get_attention(x)
+    assert att.shape == (1, 4, 35, 3 * 4)
+    assert torch.allclose(att.sum(-1), torch.ones(1, 4, 35), atol=1e-5)
+
+
+@pytest.mark.parametrize('kwargs,word', [
+    (dict(in_channels=16, num_heads=3), 'num_heads'),
+    (dict(in_channels=15, reduction=2), 'reduction'),
+    (dict(in_channels=16, attn_drop=1.5), 'attn_drop'),
+    (dict(in_channels=16, impl='flash'), 'impl'),
+])
+def test_bad_arguments(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        MODELS.build(dict(type='GCNLBlock', **kwargs))
+
+
+def test_as_resnet_plugin():
+    from mmdet.registry import MODELS as DET
+    net = DET.build(dict(type='ResNet', depth=50, num_stages=4, out_indices=(3, ),
+                         plugins=[dict(cfg=dict(type='GCNLBlock', num_heads=4),
+                                       stages=(False, False, True, True),
+                                       position='after_conv2')]))
+    assert any(type(mod).__name__ == 'GCNLBlock' for mod in net.modules())
+    out = net(torch.randn(1, 3, 64, 64))
+    assert out[0].shape == (1, 2048, 2, 2)
