@@ -1,1 +1,2 @@
-"""(work in progress)"""
+"""Necks for MMDetection 3.x, registered in ``mmdet.registry.MODELS``."""
+from .ebfpn import *  # noqa: F401,F403

@@ -1,0 +1,53 @@
+"""Shared helpers of the detection tests: build a config's model, run one step."""
+import glob
+import os.path as osp
+
+import torch
+from mmengine.config import Config
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import init_default_scope
+
+CONFIGS = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs')
+
+
+def det_configs(paper):
+    """The detection / instance / panoptic configs of ``configs/<paper>/``."""
+    paths = sorted(glob.glob(osp.join(CONFIGS, paper, '*.py')))
+    return [p for p in paths
+            if Config.fromfile(p).get('default_scope', 'mmdet') == 'mmdet']
+
+
+def build_detector(path, **cfg_options):
+    """The config's model on the CPU: no pretrained weights (test only), BN not synced."""
+    import mmctx  # noqa: F401
+    from mmdet.registry import MODELS
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    init_default_scope('mmdet')
+    cfg.model.backbone.init_cfg = None
+    torch.manual_seed(0)
+    return revert_sync_batchnorm(MODELS.build(cfg.model)), cfg
+
+
+def train_step(model, size=128, batch=2):
+    """One forward + backward on ``batch`` random images with boxes (and masks)."""
+    from mmdet.testing import demo_mm_inputs
+    name = type(model).__name__
+    panoptic = 'Panoptic' in name
+    with_mask = panoptic or hasattr(model, 'roi_head') and getattr(
+        model.roi_head, 'with_mask', False)
+    num_classes = 80
+    packed = demo_mm_inputs(batch, image_shapes=[(3, size, size)] * batch,
+                            num_items=[3] * batch, num_classes=num_classes,
+                            with_mask=with_mask, with_semantic=panoptic)
+    if panoptic:  # semantic labels within things + stuff classes
+        for sample in packed['data_samples']:
+            sample.gt_sem_seg.sem_seg = sample.gt_sem_seg.sem_seg.clamp(max=132)
+    model.train()
+    data = model.data_preprocessor(packed, True)
+    losses = model.loss(data['inputs'], data['data_samples'])
+    loss, _ = model.parse_losses(losses)
+    loss.backward()
+    return loss
+
