@@ -1,0 +1,45 @@
+"""Seed 000 Table 1: the FCN + GCNL head and every row's config."""
+import os.path as osp
+
+import pytest
+import torch
+from mmseg.registry import MODELS
+
+from seg_helpers import build_segmentor, seg_configs, train_step
+
+GCNL_SEG_CONFIGS = seg_configs('gcnl')
+
+
+def test_gcnl_head_is_fcn_with_the_block_between_its_convs():
+    import mmctx  # noqa: F401
+    torch.manual_seed(0)
+    head = MODELS.build(dict(type='GCNLHead', in_channels=32, channels=16, num_heads=4,
+                             num_classes=5, in_index=0, norm_cfg=dict(type='BN'),
+                             dropout_ratio=0.0)).eval()
+    for p in head.gcnl_block.out.parameters():  # leave the zero-init identity
+        torch.nn.init.normal_(p, std=0.2)
+    x = torch.randn(2, 32, 5, 6)
+    with torch.no_grad():
+        y = head.convs[1](head.gcnl_block(head.convs[0](x)))
+        expected = head.conv_seg(head.conv_cat(torch.cat([x, y], 1)))
+        out = head([x])
+        assert torch.allclose(out, expected, atol=1e-5)
+        plain = head.conv_seg(head.conv_cat(torch.cat([x, head.convs[1](head.convs[0](x))], 1)))
+        assert not torch.allclose(out, plain, atol=1e-3)  # the block takes part
+
+
+def test_every_table_row_has_a_config():
+    names = {osp.basename(p) for p in GCNL_SEG_CONFIGS}
+    for data in ('4xb2-80k_cityscapes-512x1024', '4xb4-160k_ade20k-512x512',
+                 '4xb4-80k_pascal-context-480x480'):
+        for method in ('fcn', 'aspp', 'psp', 'enc', 'gc', 'da', 'gcnl'):
+            assert f'{method}_r50-d8-mg124_{data}.py' in names
+
+
+@pytest.mark.parametrize('path', GCNL_SEG_CONFIGS, ids=osp.basename)
+def test_config_builds_and_trains_one_step(path):
+    model, cfg = build_segmentor(path)
+    assert cfg.model.backbone.multi_grid == (1, 2, 4)
+    assert cfg.model.get('auxiliary_head') is None  # seed 000: no auxiliary loss
+    loss = train_step(model, size=64)
+    assert torch.isfinite(loss)
