@@ -1,1 +1,2 @@
-"""(work in progress)"""
+"""Metrics registered in ``mmseg.registry.METRICS``."""
+from .segmentation import *  # noqa: F401,F403
