@@ -126,7 +126,8 @@ class InterlacedSparseSelfAttention(nn.Module):
             column (Algorithm 1). Default (8, 8), seed 004's choice.
         order: 'global_local' (the paper's) or 'local_global' (Table 1).
         out_channels: channels of Z (default C).
-        **sa_kwargs: key_channels, value_channels, norm_cfg, impl of the two
+        impl: 'fused' (SDPA) or 'explicit', for both relation stages.
+        **sa_kwargs: key_channels, value_channels, norm_cfg of the two
             :class:`SelfAttention2d`.
     """
     _abbr_ = 'isa'
@@ -136,6 +137,7 @@ class InterlacedSparseSelfAttention(nn.Module):
                  groups: Tuple[int, int] = (8, 8),
                  order: str = 'global_local',
                  out_channels: Optional[int] = None,
+                 impl: str = 'fused',
                  **sa_kwargs) -> None:
         super().__init__()
         groups = tuple(groups)
@@ -148,9 +150,9 @@ class InterlacedSparseSelfAttention(nn.Module):
         self.order = order
         out_channels = out_channels or in_channels
         self.global_relation = SelfAttention2d(in_channels, out_channels=out_channels,
-                                               **sa_kwargs)
+                                               impl=impl, **sa_kwargs)
         self.local_relation = SelfAttention2d(out_channels, out_channels=out_channels,
-                                              **sa_kwargs)
+                                              impl=impl, **sa_kwargs)
 
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
         ph, pw = self.groups
