@@ -1,0 +1,6 @@
+# Seed 003 Table 3 row "l1 add".
+# Context blocks on the TD stream at res5, res4, res3 (ENLFPN).
+_base_ = ['./_base_/faster-rcnn_r50_fpn_360k_coco-600.py']
+
+model = dict(neck=dict(type='ENLFPN', block_levels=(3, 2, 1),
+                       block_cfg=dict(type='EfficientNonLocal2d', reduction=2, mode='explicit', similarity='exp', pos_enc='l1', pos_fusion='add', init_std=0.01)))
