@@ -1,2 +1,51 @@
-"""(work in progress)"""
-__all__ = []
+"""CCNet-style context heads of GCNet (seed 001 §5.4, Tables 12-13).
+
+"The c5 feature is encoded by a context operator (e.g. CCNet, GCNet, SNLNet, NLNet) and
+concatenated with c5 before the pixel-wise classification layer" (seed 001 §5.4; Table 13's
+"†" rows: concat of stride-8 c5 and the context head, then a 3x3 conv). Layout, as mmseg's
+CCHead / NLHead: conv 3x3 (2048 -> 512) -> context block -> conv 3x3 -> concat c5 ->
+conv 3x3 -> classifier. With ``context_cfg=None`` it is the FCN "baseline†" of Tables 12-13.
+The block is any root-registry module taking ``in_channels`` (NonLocal2dBlock,
+SimplifiedNonLocal2d, GlobalContextBlock with its Table 12b pooling / fusion, or mmcv's
+NonLocal2d / ContextBlock); ``in_channels`` is filled with the head's ``channels``.
+"""
+import copy
+
+import torch
+import torch.nn as nn
+from mmengine.registry import MODELS as ROOT_MODELS
+from mmseg.models.decode_heads.fcn_head import FCNHead
+from mmseg.registry import MODELS
+
+__all__ = ['ContextBlockHead']
+
+
+@MODELS.register_module()
+class ContextBlockHead(FCNHead):
+    """FCN head (2 convs, concat input) with a context block between its two convs.
+
+    Args:
+        context_cfg: block config without ``in_channels`` (default: seed 001's GC block,
+            r = 4 for segmentation); ``None`` for the plain FCN baseline.
+        **kwargs: :class:`FCNHead` arguments (``num_convs`` 2, ``concat_input`` True).
+    """
+
+    def __init__(self, context_cfg: dict = dict(type='GlobalContextBlock', ratio=4),
+                 **kwargs) -> None:
+        kwargs.setdefault('concat_input', True)
+        super().__init__(num_convs=2, **kwargs)
+        if context_cfg is None:
+            self.context_block = nn.Identity()
+        else:
+            if not isinstance(context_cfg, dict) or 'type' not in context_cfg:
+                raise ValueError(f'context_cfg must be a dict with a type, got {context_cfg!r}')
+            cfg = copy.deepcopy(dict(context_cfg))
+            cfg['in_channels'] = self.channels
+            self.context_block = ROOT_MODELS.build(cfg)
+
+    def forward(self, inputs):
+        x = self._transform_inputs(inputs)
+        output = self.convs[1](self.context_block(self.convs[0](x)))
+        if self.concat_input:
+            output = self.conv_cat(torch.cat([x, output], dim=1))
+        return self.cls_seg(output)
