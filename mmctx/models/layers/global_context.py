@@ -1,2 +1,125 @@
-"""(work in progress)"""
-__all__ = []
+"""Global context (GC) block of seed 001 (GCNet, Cao et al.) §4.2, Eq. 5.
+
+    z_i = x_i + W_v2 ReLU(LN(W_v1 sum_j softmax_j(W_k x_j) x_j))
+
+Three steps (Eq. 4): (a) context modelling -- attention pooling with one
+query-independent map (``pooling='att'``) or global average pooling
+(``'avg'``, SE-style); (b) a bottleneck transform C -> C/r -> C with layer
+norm before the ReLU (§4.2; ``bottleneck=False`` is one C x C conv, the
+"w/o ratio" row of Table 5(d)); (c) fusion by broadcast addition (``'add'``)
+and/or channel rescaling with a sigmoid (``'mul'``, Table 5(f)).
+The transform has 2 C^2 / r weights (§4.2).
+"""
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+from mmengine.registry import MODELS
+
+__all__ = ['GlobalContextBlock']
+
+FUSIONS = ('add', 'mul')
+
+
+@MODELS.register_module()
+class GlobalContextBlock(nn.Module):
+    """GC block (seed 001 Eq. 5, Fig. 4(d)); shape-preserving.
+
+    Args:
+        in_channels: C.
+        ratio: bottleneck ratio r (integer), hidden channels ``C // r``.
+        pooling: ``'att'`` (attention pooling, W_k) or ``'avg'``.
+        fusion: ``'add'``, ``'mul'`` or a sequence of both.
+        norm: ``'LN'`` (layer norm over the C/r hidden channels) or None.
+        bottleneck: two-layer bottleneck (True) or a single C x C conv.
+        zero_init: zero-init the last conv of the ``'add'`` transform so the
+            block starts as the identity.
+    """
+    _abbr_ = 'gc'
+
+    def __init__(self,
+                 in_channels: int,
+                 ratio: int = 16,
+                 pooling: str = 'att',
+                 fusion: Union[str, Sequence[str]] = 'add',
+                 norm: Optional[str] = 'LN',
+                 bottleneck: bool = True,
+                 zero_init: bool = True):
+        super().__init__()
+        if not isinstance(in_channels, int) or in_channels < 1:
+            raise ValueError(f'in_channels must be a positive int, got '
+                             f'{in_channels!r}')
+        if bottleneck and (not isinstance(ratio, int) or ratio < 1
+                           or in_channels // ratio < 1):
+            raise ValueError(f'ratio={ratio!r} must be a positive int <= '
+                             f'in_channels={in_channels}')
+        if pooling not in ('att', 'avg'):
+            raise ValueError(f"pooling must be 'att' or 'avg', got "
+                             f'{pooling!r}')
+        fusions = (fusion, ) if isinstance(fusion, str) else tuple(fusion)
+        if (len(fusions) == 0 or len(set(fusions)) != len(fusions)
+                or any(f not in FUSIONS for f in fusions)):
+            raise ValueError(f"fusion must be 'add', 'mul' or both, got "
+                             f'{fusion!r}')
+        if norm not in ('LN', None):
+            raise ValueError(f"norm must be 'LN' or None, got {norm!r}")
+        self.in_channels = in_channels
+        self.ratio = ratio
+        self.pooling = pooling
+        self.fusion = fusions
+        self.norm = norm
+        self.bottleneck = bottleneck
+        self.hidden_channels = in_channels // ratio if bottleneck else None
+        if pooling == 'att':
+            self.conv_mask = nn.Conv2d(in_channels, 1, 1)  # W_k
+        self.channel_add = (self._transform()
+                            if 'add' in fusions else None)
+        self.channel_mul = (self._transform()
+                            if 'mul' in fusions else None)
+        self.zero_init = zero_init
+        self.init_weights()
+
+    def _transform(self) -> nn.Sequential:
+        """W_v2 ReLU(LN(W_v1 .)) of Eq. 5 (or one C x C conv)."""
+        c = self.in_channels
+        if not self.bottleneck:
+            return nn.Sequential(nn.Conv2d(c, c, 1))
+        h = self.hidden_channels
+        layers = [nn.Conv2d(c, h, 1)]
+        if self.norm == 'LN':
+            layers.append(nn.LayerNorm([h, 1, 1]))
+        layers += [nn.ReLU(inplace=True), nn.Conv2d(h, c, 1)]
+        return nn.Sequential(*layers)
+
+    def init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode='fan_in')
+                nn.init.zeros_(m.bias)
+        if self.zero_init and self.channel_add is not None:
+            nn.init.zeros_(self.channel_add[-1].weight)
+            nn.init.zeros_(self.channel_add[-1].bias)
+
+    def get_attention(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 1, HW): the query-independent pooling weights alpha_j."""
+        b, _, h, w = x.shape
+        if self.pooling == 'avg':
+            return x.new_full((b, 1, 1, h * w), 1.0 / (h * w))
+        return self.conv_mask(x).flatten(1).softmax(-1)[:, None, None]
+
+    def context(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, 1, 1): sum_j alpha_j x_j (Eq. 4, step a)."""
+        if self.pooling == 'avg':
+            return x.mean(dim=(2, 3), keepdim=True)
+        attn = self.get_attention(x)[:, 0]  # (B, 1, HW)
+        ctx = torch.matmul(attn, x.flatten(2).transpose(1, 2).to(attn.dtype))
+        return ctx.transpose(1, 2).unsqueeze(-1).to(x.dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ctx = self.context(x)
+        out = x
+        if self.channel_mul is not None:
+            out = out * torch.sigmoid(self.channel_mul(ctx))
+        if self.channel_add is not None:
+            out = out + self.channel_add(ctx)
+        return out

@@ -1,2 +1,184 @@
-"""(work in progress)"""
-__all__ = []
+"""Non-local blocks of seed 001 (GCNet, Cao et al.) §3.1-§4.1.
+
+* :class:`NonLocal2dBlock` -- the non-local (NL) block of Eq. 1,
+
+      z_i = x_i + W_z sum_j f(x_i, x_j) / C(x) (W_v x_j),
+
+  with the four pairwise functions of §3.1 (``mode``): Embedded Gaussian
+  ``exp(theta_i^T phi_j)``, Gaussian ``exp(x_i^T x_j)`` (both normalised by
+  a softmax), dot product ``theta_i^T phi_j / N`` and concatenation
+  ``ReLU(w^T [theta_i, phi_j]) / N``.
+* :class:`SimplifiedNonLocal2d` -- the simplified NL (SNL) block of Eq. 3,
+  ``z_i = x_i + W_v sum_j softmax_j(W_k x_j) x_j`` (query independent).
+"""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import ConvModule
+from mmengine.registry import MODELS
+
+from .attention import attention_matrix, check_impl, softmax_attention
+
+__all__ = ['NonLocal2dBlock', 'SimplifiedNonLocal2d']
+
+NL_MODES = ('embedded_gaussian', 'gaussian', 'dot_product', 'concatenation')
+
+
+def _check_channels(in_channels) -> None:
+    if not isinstance(in_channels, int) or in_channels < 1:
+        raise ValueError(f'in_channels must be a positive int, got '
+                         f'{in_channels!r}')
+
+
+@MODELS.register_module()
+class NonLocal2dBlock(nn.Module):
+    """Non-local block (seed 001 Eq. 1, Fig. 3), residual and shape-preserving.
+
+    Args:
+        in_channels: C.
+        reduction: theta / phi / g have ``C // reduction`` channels (2).
+        mode: pairwise function, one of ``NL_MODES`` (§3.1).
+        sub_sample: 2x2 max-pool keys and values (phi, g; Gaussian: x).
+        use_scale: divide the softmax logits by sqrt(channels) (softmax modes).
+        norm_cfg: optional norm after W_z (e.g. ``dict(type='BN')``).
+        zero_init: zero-init W_z (the norm's weight when there is one), so
+            the block starts as the identity.
+        impl: ``'fused'`` (SDPA) or ``'explicit'`` for the softmax modes.
+    """
+    _abbr_ = 'nl'
+
+    def __init__(self,
+                 in_channels: int,
+                 reduction: int = 2,
+                 mode: str = 'embedded_gaussian',
+                 sub_sample: bool = False,
+                 use_scale: bool = True,
+                 norm_cfg: Optional[dict] = None,
+                 zero_init: bool = True,
+                 impl: str = 'fused'):
+        super().__init__()
+        _check_channels(in_channels)
+        if (not isinstance(reduction, int) or reduction < 1
+                or in_channels // reduction < 1):
+            raise ValueError(f'reduction={reduction!r} must be a positive int '
+                             f'<= in_channels={in_channels}')
+        if mode not in NL_MODES:
+            raise ValueError(f'mode must be one of {NL_MODES}, got {mode!r}')
+        self.in_channels = in_channels
+        self.inter_channels = in_channels // reduction
+        self.mode = mode
+        self.sub_sample = sub_sample
+        self.use_scale = use_scale
+        self.impl = check_impl(impl)
+        c, ci = in_channels, self.inter_channels
+        self.g = nn.Conv2d(c, ci, 1)
+        if mode != 'gaussian':
+            self.theta = nn.Conv2d(c, ci, 1)
+            self.phi = nn.Conv2d(c, ci, 1)
+        if mode == 'concatenation':
+            # w^T [theta_i, phi_j] followed by ReLU, split in its two halves
+            self.concat_project = nn.Conv2d(2 * ci, 1, 1, bias=False)
+        self.conv_out = ConvModule(
+            ci, c, 1, norm_cfg=norm_cfg, act_cfg=None)
+        self.zero_init = zero_init
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.normal_(m.weight, std=0.01)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        if self.zero_init:
+            if self.conv_out.with_norm:
+                nn.init.zeros_(self.conv_out.norm.weight)
+            else:
+                nn.init.zeros_(self.conv_out.conv.weight)
+
+    def _pool(self, t: torch.Tensor) -> torch.Tensor:
+        if self.sub_sample and min(t.shape[-2:]) >= 2:
+            return F.max_pool2d(t, 2)
+        return t
+
+    @staticmethod
+    def _tokens(t: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, 1, HW, C)."""
+        return t.flatten(2).transpose(1, 2).unsqueeze(1)
+
+    def _qk(self, x: torch.Tensor):
+        if self.mode == 'gaussian':
+            return self._tokens(x), self._tokens(self._pool(x))
+        return self._tokens(self.theta(x)), self._tokens(self._pool(
+            self.phi(x)))
+
+    def _scale(self, q: torch.Tensor) -> float:
+        return q.shape[-1]**-0.5 if self.use_scale else 1.0
+
+    def get_attention(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, HW, HW_k): f(x_i, x_j) / C(x) of Eq. 1."""
+        q, k = self._qk(x)
+        if self.mode in ('embedded_gaussian', 'gaussian'):
+            return attention_matrix(q, k, self._scale(q))
+        n = k.shape[-2]
+        if self.mode == 'dot_product':
+            return torch.matmul(q, k.transpose(-2, -1)) / n
+        ci = self.inter_channels
+        w = self.concat_project.weight.view(2 * ci)
+        a = torch.matmul(q, w[:ci].to(q.dtype).unsqueeze(-1))  # (B,1,HW,1)
+        b = torch.matmul(k, w[ci:].to(k.dtype).unsqueeze(-1))  # (B,1,HWk,1)
+        return F.relu(a + b.transpose(-2, -1)) / n
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        v = self._tokens(self._pool(self.g(x)))
+        if self.mode in ('embedded_gaussian', 'gaussian'):
+            q, k = self._qk(x)
+            y = softmax_attention(q, k, v, self._scale(q), impl=self.impl)
+        else:
+            y = torch.matmul(self.get_attention(x), v)
+        y = y.squeeze(1).transpose(1, 2).reshape(b, -1, h, w)
+        return x + self.conv_out(y)
+
+
+@MODELS.register_module()
+class SimplifiedNonLocal2d(nn.Module):
+    """Simplified non-local block, seed 001 Eq. 3 / Fig. 4(b).
+
+    ``z_i = x_i + W_v sum_j softmax_j(W_k x_j) x_j``: one query-independent
+    attention map (W_k: C -> 1) pools the features, one 1x1 conv W_v (C x C)
+    transforms the pooled context, which is broadcast-added to every position.
+
+    Args:
+        in_channels: C.
+        zero_init: zero-init W_v so the block starts as the identity.
+    """
+    _abbr_ = 'snl'
+
+    def __init__(self, in_channels: int, zero_init: bool = True):
+        super().__init__()
+        _check_channels(in_channels)
+        self.in_channels = in_channels
+        self.conv_mask = nn.Conv2d(in_channels, 1, 1)  # W_k
+        self.conv_value = nn.Conv2d(in_channels, in_channels, 1)  # W_v
+        self.zero_init = zero_init
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        nn.init.kaiming_normal_(self.conv_mask.weight, mode='fan_in')
+        nn.init.zeros_(self.conv_mask.bias)
+        nn.init.normal_(self.conv_value.weight, std=0.01)
+        nn.init.zeros_(self.conv_value.bias)
+        if self.zero_init:
+            nn.init.zeros_(self.conv_value.weight)
+
+    def get_attention(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 1, HW): softmax_j(W_k x_j), shared by all queries."""
+        return self.conv_mask(x).flatten(1).softmax(-1)[:, None, None]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        attn = self.get_attention(x)[:, 0]  # (B, 1, HW)
+        ctx = torch.matmul(attn, x.flatten(2).transpose(1, 2).to(attn.dtype))
+        ctx = ctx.transpose(1, 2).unsqueeze(-1).to(x.dtype)  # (B, C, 1, 1)
+        return x + self.conv_value(ctx)
