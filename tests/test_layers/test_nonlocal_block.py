@@ -149,7 +149,7 @@ def test_param_count_seed001():
     assert n == 2 * c * c + 3 * (c // 2) + c
     # SNL (Eq. 3): W_k C x 1 and W_v C x C.
     s = SimplifiedNonLocal2d(c)
-    assert sum(p.numel() for p in s.parameters()) == c * c + c + c + 1
+    assert sum(p.numel() for p in s.parameters()) == c * c + c + c
 
 
 def test_registry_and_bad_args():

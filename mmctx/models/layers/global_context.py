@@ -71,7 +71,8 @@ class GlobalContextBlock(nn.Module):
         self.bottleneck = bottleneck
         self.hidden_channels = in_channels // ratio if bottleneck else None
         if pooling == 'att':
-            self.conv_mask = nn.Conv2d(in_channels, 1, 1)  # W_k
+            # W_k; no bias: a constant logit cancels in the softmax
+            self.conv_mask = nn.Conv2d(in_channels, 1, 1, bias=False)
         self.channel_add = (self._transform()
                             if 'add' in fusions else None)
         self.channel_mul = (self._transform()
@@ -95,7 +96,8 @@ class GlobalContextBlock(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode='fan_in')
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
         if self.zero_init and self.channel_add is not None:
             nn.init.zeros_(self.channel_add[-1].weight)
             nn.init.zeros_(self.channel_add[-1].bias)

@@ -160,14 +160,14 @@ class SimplifiedNonLocal2d(nn.Module):
         super().__init__()
         _check_channels(in_channels)
         self.in_channels = in_channels
-        self.conv_mask = nn.Conv2d(in_channels, 1, 1)  # W_k
+        # W_k; no bias: a constant logit cancels in the softmax
+        self.conv_mask = nn.Conv2d(in_channels, 1, 1, bias=False)
         self.conv_value = nn.Conv2d(in_channels, in_channels, 1)  # W_v
         self.zero_init = zero_init
         self.init_weights()
 
     def init_weights(self) -> None:
         nn.init.kaiming_normal_(self.conv_mask.weight, mode='fan_in')
-        nn.init.zeros_(self.conv_mask.bias)
         nn.init.normal_(self.conv_value.weight, std=0.01)
         nn.init.zeros_(self.conv_value.bias)
         if self.zero_init:
