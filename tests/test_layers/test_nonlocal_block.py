@@ -168,3 +168,19 @@ def test_registry_and_bad_args():
         NonLocal2dBlock(0)
     with pytest.raises(ValueError, match='in_channels'):
         SimplifiedNonLocal2d(-1)
+
+
+def test_resnet_plugin():
+    from mmdet.models.backbones import ResNet
+    net = ResNet(
+        depth=50, base_channels=8, out_indices=(2, ),
+        plugins=[dict(cfg=dict(type='NonLocal2dBlock', sub_sample=True),
+                      stages=(False, False, True, False),
+                      position='after_conv3')])
+    nls = [m for m in net.modules() if isinstance(m, NonLocal2dBlock)]
+    assert len(nls) == 6 and {m.in_channels for m in nls} == {128}
+    nls[0].conv_out.conv.weight.data.normal_()
+    out = net(torch.randn(2, 3, 64, 64))[0]
+    assert out.shape == (2, 128, 4, 4)
+    out.sum().backward()
+    assert nls[0].theta.weight.grad.abs().sum() > 0

@@ -40,7 +40,8 @@ class NonLocal2dBlock(nn.Module):
         in_channels: C.
         reduction: theta / phi / g have ``C // reduction`` channels (2).
         mode: pairwise function, one of ``NL_MODES`` (§3.1).
-        sub_sample: 2x2 max-pool keys and values (phi, g; Gaussian: x).
+        sub_sample: 2x2 max-pool keys and values (phi, g; Gaussian: x);
+            skipped on maps smaller than 2x2 (e.g. 1x1).
         use_scale: divide the softmax logits by sqrt(channels) (softmax modes).
         norm_cfg: optional norm after W_z (e.g. ``dict(type='BN')``).
         zero_init: zero-init W_z (the norm's weight when there is one), so
