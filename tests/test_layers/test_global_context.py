@@ -100,7 +100,8 @@ def test_param_count_seed001():
     c, r = 1024, 16
     m = GlobalContextBlock(c, ratio=r)
     h = c // r
-    transform_w = m.channel_add[0].weight.numel() + m.channel_add[-1].weight.numel()
+    transform_w = (m.channel_add[0].weight.numel() +
+                   m.channel_add[-1].weight.numel())
     assert transform_w == 2 * c * c // r
     total = sum(p.numel() for p in m.parameters())
     assert total == 2 * c * c // r + c + (h + c) + 2 * h
