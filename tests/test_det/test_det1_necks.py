@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from det_helpers import CONFIGS, build_detector, det_configs, train_step
 
 ENL_CONFIGS = det_configs('enl')
+GSA_CONFIGS = det_configs('gsa')
 
 
 def _count(module):
@@ -24,6 +25,18 @@ def test_enl_config_one_step(path):
     if cfg.model.neck.type == 'ENLFPN':
         assert len(model.neck.td_blocks) == 3
         assert grads and all(g is not None for g in grads)
+
+
+@pytest.mark.parametrize('path', GSA_CONFIGS, ids=osp.basename)
+def test_gsa_config_one_step(path):
+    model, cfg = build_detector(path)
+    loss = train_step(model, size=128)
+    assert torch.isfinite(loss)
+    neck = cfg.model.get('neck')
+    if neck and neck.type in ('SAFPN', 'C4SelfAttentionNeck'):
+        att = model.neck.attention
+        assert len(att.layers) == neck.attention_cfg.num_layers if hasattr(att, 'layers') else True
+        assert all(p.grad is not None for p in att.parameters())
 
 
 def _fpn_inputs(channels=(8, 16, 32, 64), size=32):

@@ -1,1 +1,2 @@
-"""(work in progress)"""
+"""Engine hooks, registered in mmengine's root ``HOOKS``."""
+from .adam_sgd import *  # noqa: F401,F403
