@@ -58,12 +58,20 @@ def test_peak_memory_sees_the_attention_matrix():
     assert reordered_peak < matrix_bytes / 20
 
 
+GCNL_CONFIGS = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+                        'configs', 'gcnl')
+
+
+# seed 000 Table 2 Params column, with and without EBFPN
 @pytest.mark.parametrize('config,paper_params', [
-    ('retinanet/retinanet_r50_fpn_1x_coco.py', 37.74e6),  # seed 000 Table 2
-    ('faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py', 41.53e6),
+    (osp.join(MMDET_CONFIGS, 'retinanet/retinanet_r50_fpn_1x_coco.py'), 37.74e6),
+    (osp.join(MMDET_CONFIGS, 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'), 41.53e6),
+    (osp.join(GCNL_CONFIGS, 'retinanet_r50_fpn-ebfpn_1x_coco.py'), 38.14e6),
+    (osp.join(GCNL_CONFIGS, 'faster-rcnn_r50_fpn-ebfpn_1x_coco.py'), 41.93e6),
+    (osp.join(GCNL_CONFIGS, 'mask-rcnn_r50_fpn-ebfpn_1x_coco.py'), 44.57e6),
 ])
 def test_get_flops_reproduces_paper_params(config, paper_params, capsys, tool):
-    result = tool('analysis_tools/get_flops.py').main([osp.join(MMDET_CONFIGS, config), '--shape', '256', '256'])
+    result = tool('analysis_tools/get_flops.py').main([config, '--shape', '256', '256'])
     assert abs(result['trainable'] - paper_params) / paper_params < 0.01
     assert result['params'] > result['trainable']
     assert result['flops'] > 1e9
