@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from mmengine.registry import MODELS
 
 import mmctx  # noqa: F401
@@ -68,8 +69,9 @@ def _reference(m, x):
     dict(use_scale=True, num_heads=2),
 ])
 @pytest.mark.parametrize('hw', [(1, 1), (3, 4), (5, 3)])
-def test_matches_per_pair_reference(kwargs, hw):
-    m = _build(in_channels=16, **{'num_heads': 4, **kwargs})
+@pytest.mark.parametrize('impl', ['fused', 'explicit'])
+def test_matches_per_pair_reference(kwargs, hw, impl):
+    m = _build(in_channels=16, impl=impl, **{'num_heads': 4, **kwargs})
     x = torch.randn(2, 16, *hw)
     with torch.no_grad():
         assert torch.allclose(m(x), _reference(m, x), atol=1e-4)
@@ -83,19 +85,57 @@ def test_encoding_matches_eq7():
                 assert enc[n, i, j].item() == pytest.approx(_encoding(i - 2 * j, n, 6), abs=1e-6)
 
 
-def test_fused_equals_explicit_and_all_parameters_learn():
+@pytest.mark.parametrize('sub_sample', [False, True])
+def test_fused_equals_explicit_and_all_parameters_learn(sub_sample):
     results = []
     for impl in ('fused', 'explicit'):
-        m = _build(in_channels=16, num_heads=4, impl=impl).train()
-        x = torch.randn(2, 16, 4, 5, generator=torch.Generator().manual_seed(3),
+        m = _build(in_channels=16, num_heads=4, impl=impl, sub_sample=sub_sample).train()
+        x = torch.randn(2, 16, 5, 7, generator=torch.Generator().manual_seed(3),
                         requires_grad=True)
         out = m(x)
         (out * torch.linspace(-1, 1, out.numel()).reshape(out.shape)).sum().backward()
         for name, p in m.named_parameters():
             assert p.grad is not None and p.grad.abs().sum() > 0, name
-        results.append((out.detach(), x.grad, m.query.weight.grad))
+        results.append([out.detach(), x.grad] + [p.grad for p in m.parameters()])
     for a, b in zip(*results):
         assert torch.allclose(a, b, atol=1e-4)
+
+
+class _LargestTensor(TorchDispatchMode):
+    """Records the element count of the largest tensor any op returns."""
+
+    def __init__(self):
+        super().__init__()
+        self.largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out, ):
+            if isinstance(t, torch.Tensor):
+                self.largest = max(self.largest, t.numel())
+        return out
+
+
+@pytest.mark.parametrize('sub_sample', [False, True])
+def test_fused_never_forms_the_relation_or_bias_matrix(sub_sample):
+    """48x48 map, N = 2304: the explicit path forms the (heads, N, N^) bias;
+    the fused path (one-hot augmented q / k, one mask-free SDPA) creates no
+    tensor of N x N^ elements in forward or backward, only (heads, N, width)
+    ones with width = d + H^ + W^ rounded up to 8."""
+    h = w = 48
+    n = h * w
+    kh, kw = (h // 2, w // 2) if sub_sample else (h, w)
+    heads, d = 2, 8
+    x = torch.randn(1, 32, h, w, requires_grad=True)
+    largest = {}
+    for impl in ('fused', 'explicit'):
+        m = _build(in_channels=32, num_heads=heads, impl=impl, sub_sample=sub_sample)
+        with _LargestTensor() as spy:
+            m(x).sum().backward()
+        largest[impl] = spy.largest
+    assert largest['explicit'] >= heads * n * kh * kw  # the formed bias
+    assert largest['fused'] < n * kh * kw / 4
+    assert largest['fused'] <= heads * n * (d + kh + kw + 7)
 
 
 def test_residual_identity_at_init_and_dropout_only_in_training():

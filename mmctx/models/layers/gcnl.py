@@ -15,10 +15,21 @@ embedding channels):
 
 With ``sub_sample`` the key positions sit at stride 2 and their offsets are
 measured in input pixels (i - 2 j); without it this is Eq. 7 as written.
+
+Fast path (``impl='fused'``): q^T r_x depends on the key only through its
+column x_j, so ``q_i^T r_x(i, j) = <qrx_i, onehot(x_j)>`` with qrx_i the
+W^-vector of Eq. 8 (likewise for y). Appending [qry_i, qrx_i] to the
+(contextualised) query and [onehot(y_j), onehot(x_j)] to the key turns all of
+Eq. 5 into one plain dot product, so a single mask-free
+``scaled_dot_product_attention`` computes it: neither the (N, N^) bias nor
+the (N, N^) relation matrix is ever formed (flash / memory-efficient kernels
+on CUDA, blocked kernel on CPU). ``impl='explicit'`` forms the bias and the
+matrix, the reference.
 """
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.registry import MODELS
 
 from .attention import (attention_matrix, check_divisible, check_impl,
@@ -116,12 +127,10 @@ class GCNLBlock(nn.Module):
         r = conv(enc[None])[0]  # (C^, num_query, num_key)
         return r.reshape(self.num_heads, -1, num_query, num_key)
 
-    def position_bias(self, q: torch.Tensor, key_hw) -> torch.Tensor:
-        """q^T r (Eqs. 8-9), (B, heads, H*W, H^*W^), from per-axis products.
+    def axis_products(self, q: torch.Tensor, key_hw):
+        """q^T r_y and q^T r_x of Eqs. 9 and 8 per head, flattened queries.
 
-        Args:
-            q: (B, C^, H, W) queries.
-            key_hw: (H^, W^) of the key grid.
+        Returns (B, heads, H*W, H^) and (B, heads, H*W, W^).
         """
         b, _, h, w = q.shape
         kh, kw = key_hw
@@ -131,22 +140,66 @@ class GCNLBlock(nn.Module):
         r_y = self._axis_embedding(self.rel_y, h, kh, stride, q)  # (n, d, H, H^)
         qrx = torch.einsum('bndyx,ndxj->bnyxj', qh, r_x)  # Eq. 8: (B, n, H, W, W^)
         qry = torch.einsum('bndyx,ndyi->bnyxi', qh, r_y)  # Eq. 9: (B, n, H, W, H^)
-        bias = qry[..., :, None] + qrx[..., None, :]  # (B, n, H, W, H^, W^)
+        return (qry.reshape(b, self.num_heads, h * w, kh),
+                qrx.reshape(b, self.num_heads, h * w, kw))
+
+    def position_bias(self, q: torch.Tensor, key_hw) -> torch.Tensor:
+        """q^T r (Eqs. 8-9), (B, heads, H*W, H^*W^), from per-axis products.
+
+        Formed explicitly (the reference path and :meth:`get_attention`).
+
+        Args:
+            q: (B, C^, H, W) queries.
+            key_hw: (H^, W^) of the key grid.
+        """
+        b, _, h, w = q.shape
+        kh, kw = key_hw
+        qry, qrx = self.axis_products(q, key_hw)
+        bias = qry[..., :, None] + qrx[..., None, :]  # (B, n, HW, H^, W^)
         return bias.reshape(b, self.num_heads, h * w, kh * kw)
 
-    def _relation_inputs(self, x: torch.Tensor):
+    def _embeddings(self, x: torch.Tensor):
+        """q (B, C^, H, W), q^T c, k and v as heads, and the key grid size."""
         q = self.query(x)
         k = self.pool(self.key(x))
         v = self.pool(self.value(x))
-        key_hw = k.shape[-2:]
-        bias = None
-        if self.use_rel_pos:  # scaled like the content logits it is added to
-            bias = self.position_bias(q, key_hw) * self.scale
         qc = q
         if self.use_context:
             c = torch.sigmoid(self.context(x.mean(dim=(2, 3), keepdim=True)))
             qc = q * c  # q^T c with c diagonal (Eq. 4)
-        return self._heads(qc), self._heads(k), self._heads(v), bias
+        return q, self._heads(qc), self._heads(k), self._heads(v), k.shape[-2:]
+
+    def _relation_inputs(self, x: torch.Tensor):
+        """Explicit form: heads of q^T c, k, v and the formed bias q^T r."""
+        q, qc, k, v, key_hw = self._embeddings(x)
+        bias = None
+        if self.use_rel_pos:  # scaled like the content logits it is added to
+            bias = self.position_bias(q, key_hw) * self.scale
+        return qc, k, v, bias
+
+    def _augmented_inputs(self, x: torch.Tensor):
+        """Fused form: [q^T c, qry, qrx] and [k, onehot(y), onehot(x)].
+
+        Their dot product is (q^T c) k + q^T r_y + q^T r_x (Eq. 5). Padded
+        with zeros to a multiple of 8 channels (CUDA kernels), and v to the
+        same width: the flash kernels (CPU and CUDA) need equal q / k / v
+        widths, else SDPA falls back to forming the matrix. The caller keeps
+        the first d output channels.
+        """
+        q, qc, k, v, (kh, kw) = self._embeddings(x)
+        if not self.use_rel_pos:
+            return qc, k, v
+        qry, qrx = self.axis_products(q, (kh, kw))
+        rows = torch.arange(kh, device=x.device).repeat_interleave(kw)
+        cols = torch.arange(kw, device=x.device).repeat(kh)
+        onehot = torch.cat([F.one_hot(rows, kh), F.one_hot(cols, kw)], -1)
+        onehot = onehot.to(k.dtype).expand(*k.shape[:2], -1, -1)
+        q_aug = torch.cat([qc, qry.to(qc.dtype), qrx.to(qc.dtype)], -1)
+        k_aug = torch.cat([k, onehot], -1)
+        width = q_aug.shape[-1] + (-q_aug.shape[-1] % 8)
+        return (F.pad(q_aug, (0, width - q_aug.shape[-1])),
+                F.pad(k_aug, (0, width - k_aug.shape[-1])),
+                F.pad(v, (0, width - v.shape[-1])))
 
     def get_attention(self, x: torch.Tensor) -> torch.Tensor:
         """A of Eq. 5, (B, heads, H*W, H^*W^)."""
@@ -155,8 +208,14 @@ class GCNLBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
-        q, k, v, bias = self._relation_inputs(x)
         drop = self.attn_drop if self.training else 0.0
-        y = softmax_attention(q, k, v, self.scale, bias, drop, self.impl)
+        if self.impl == 'fused':
+            q, k, v = self._augmented_inputs(x)
+            d = self.channels // self.num_heads
+            y = softmax_attention(q, k, v, self.scale, None, drop, 'fused')
+            y = y[..., :d]
+        else:
+            q, k, v, bias = self._relation_inputs(x)
+            y = softmax_attention(q, k, v, self.scale, bias, drop, 'explicit')
         y = y.transpose(-2, -1).reshape(b, self.channels, h, w)
         return x + self.out(y)
