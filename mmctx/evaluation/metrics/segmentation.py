@@ -1,106 +1,164 @@
 """Segmentation metrics the seed tables print and mmseg's IoUMetric lacks.
 
-* :class:`FWIoUMetric` — mmseg's ``IoUMetric`` plus frequency-weighted IoU
-  (seed 002 Table 4): ``fwIoU = sum_c (n_c / sum_k n_k) IoU_c`` with n_c the
-  ground-truth pixels of class c over the data set (ignored pixels excluded).
-* :class:`BoundaryFScoreMetric` — boundary F-score (seed 004 Table 6) at
-  pixel tolerances d (3, 5, 9, 12): for every class, the boundary of a mask
-  is its pixels with a 4-neighbour outside it (or outside the image);
-  precision = predicted boundary pixels within d (Euclidean) of a ground-truth
-  boundary pixel / predicted boundary pixels, recall the converse, summed over
-  the data set; F = 2PR / (P + R). The score is the mean F over the classes
-  that have a boundary in the ground truth or the prediction. Ignored pixels
-  take no part (they are removed from both maps).
+Frequency-weighted IoU (seed 002 Table 4), :class:`FWIoUMetric`
+    mmseg's ``IoUMetric`` (aAcc, mIoU, ...) plus
+    ``fwIoU = sum_c (n_c / sum_k n_k) * IoU_c``, where n_c is the number of
+    ground-truth pixels of class c over the whole data set (ignored pixels
+    excluded) and ``IoU_c = |P_c & G_c| / |P_c | G_c|`` is accumulated over the
+    data set exactly as mmseg's mIoU. A class absent from the ground truth has
+    n_c = 0 and adds nothing. Reported in percent.
+
+Boundary F-score (seed 004 Table 6), :class:`BoundaryFScoreMetric`
+    The BF score of Csurka et al. (BMVC 2013), with the distance threshold
+    given in pixels (3, 5, 9 and 12 px as in seed 004 Table 6):
+
+    * boundary of a binary mask: its pixels that have a 4-neighbour inside
+      the image that is not in the mask (the image border is no boundary);
+    * for one image and class c, with B_p / B_g the boundaries of the
+      predicted / ground-truth masks of c: precision P = fraction of B_p
+      within Euclidean distance d of some pixel of B_g, recall R = fraction of
+      B_g within d of B_p, F_c = 2PR / (P + R) (0 when P + R = 0). A class
+      present in an image (in the ground truth or the prediction) whose
+      boundary is empty in one map only scores 0; empty in both (the class
+      fills the image in both maps) scores 1;
+    * the score of class c is the mean of F_c over the images in which c is
+      present, and ``BF@{d}px`` the mean of the class scores over the classes
+      present in at least one image (seed 004 Table 6, "mean" column).
+
+    Ignored pixels (``ignore_index``) belong to no class in either map, so
+    the border of an ignored region is a boundary of both maps, as in the
+    Cityscapes boundary evaluation of Gated-SCNN / SegFix. Per-class scores
+    are printed as a table, like mmseg's ``IoUMetric``.
 """
 from collections import OrderedDict
 from typing import Dict, Sequence
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
+from mmengine.logging import MMLogger, print_log
 from mmseg.evaluation.metrics import IoUMetric
 from mmseg.registry import METRICS
+from prettytable import PrettyTable
 from scipy.ndimage import distance_transform_edt
 
-__all__ = ['FWIoUMetric', 'BoundaryFScoreMetric', 'mask_boundary']
+__all__ = ['FWIoUMetric', 'BoundaryFScoreMetric', 'mask_boundary', 'boundary_fscore']
 
 
 @METRICS.register_module()
 class FWIoUMetric(IoUMetric):
-    """``IoUMetric`` (mIoU, aAcc, ...) with ``fwIoU`` added, in percent."""
+    """``IoUMetric`` (aAcc, mIoU, ...) with ``fwIoU`` added, in percent.
+
+    Takes every argument of mmseg's ``IoUMetric``.
+    """
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         metrics = super().compute_metrics(results)
+        if self.format_only:
+            return metrics
         columns = tuple(zip(*results))
         intersect = sum(columns[0]).double()
         union = sum(columns[1]).double()
         label = sum(columns[3]).double()
-        present = union > 0
-        iou = intersect[present] / union[present]
-        freq = label[present] / label.sum()
+        freq = label / label.sum().clamp(min=1)
+        iou = intersect / union.clamp(min=1)  # union = 0 implies n_c = 0
         metrics['fwIoU'] = round(float((freq * iou).sum()) * 100, 2)
         return metrics
 
 
 def mask_boundary(mask: np.ndarray) -> np.ndarray:
-    """Pixels of a boolean mask with a 4-neighbour outside it (or the image)."""
-    padded = np.pad(mask, 1, constant_values=False)
-    interior = (padded[1:-1, 1:-1] & padded[:-2, 1:-1] & padded[2:, 1:-1] &
-                padded[1:-1, :-2] & padded[1:-1, 2:])
+    """Pixels of a boolean mask with a 4-neighbour inside the image outside it."""
+    # pad with True: the outside of the image is never a neighbour outside the mask
+    padded = np.pad(mask, 1, constant_values=True)
+    interior = (padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:])
     return mask & ~interior
+
+
+def boundary_fscore(pred_mask: np.ndarray, gt_mask: np.ndarray,
+                    tolerances: Sequence[float]) -> np.ndarray:
+    """F of one class in one image at each tolerance (module docstring).
+
+    Args:
+        pred_mask, gt_mask: boolean masks of the class (ignored pixels False).
+        tolerances: distances d in pixels.
+
+    Returns:
+        (len(tolerances),) float array.
+    """
+    pb, gb = mask_boundary(pred_mask), mask_boundary(gt_mask)
+    if not pb.any() and not gb.any():
+        return np.ones(len(tolerances))
+    if not pb.any() or not gb.any():
+        return np.zeros(len(tolerances))
+    to_gt = distance_transform_edt(~gb)[pb]  # distance of each B_p pixel to B_g
+    to_pred = distance_transform_edt(~pb)[gb]
+    out = np.zeros(len(tolerances))
+    for t, d in enumerate(tolerances):
+        p, r = (to_gt <= d).mean(), (to_pred <= d).mean()
+        out[t] = 2 * p * r / (p + r) if p + r > 0 else 0.0
+    return out
 
 
 @METRICS.register_module()
 class BoundaryFScoreMetric(BaseMetric):
     """Boundary F-score at several pixel tolerances (see the module docstring).
 
+    Reports ``BF@{d}px`` for each tolerance d, in percent.
+
     Args:
         tolerances: distances d in pixels (seed 004 Table 6: 3, 5, 9, 12).
         ignore_index: label of ignored pixels.
     """
 
-    def __init__(self, tolerances: Sequence[int] = (3, 5, 9, 12), ignore_index: int = 255,
+    def __init__(self, tolerances: Sequence[float] = (3, 5, 9, 12), ignore_index: int = 255,
                  **kwargs) -> None:
         super().__init__(**kwargs)
+        tolerances = tuple(tolerances)
         if not tolerances or min(tolerances) < 0:
             raise ValueError(f'tolerances must be non-negative pixels, got {tolerances}')
-        self.tolerances = tuple(tolerances)
+        self.tolerances = tolerances
         self.ignore_index = ignore_index
 
     def process(self, data_batch, data_samples) -> None:
         num_classes = len(self.dataset_meta['classes'])
         for sample in data_samples:
-            pred = sample['pred_sem_seg']['data'].squeeze().cpu().numpy()
-            label = sample['gt_sem_seg']['data'].squeeze().cpu().numpy()
-            self.results.append(self.boundary_counts(pred, label, num_classes))
+            pred = sample['pred_sem_seg']['data'].squeeze(0).cpu().numpy()
+            label = sample['gt_sem_seg']['data'].squeeze(0).cpu().numpy()
+            self.results.append(self.image_scores(pred, label, num_classes))
 
-    def boundary_counts(self, pred: np.ndarray, label: np.ndarray,
-                        num_classes: int) -> np.ndarray:
-        """(tolerances, classes, 4): matched/total predicted, matched/total true boundary px."""
+    def image_scores(self, pred: np.ndarray, label: np.ndarray, num_classes: int):
+        """F of every class of one image, and which classes are present.
+
+        Returns:
+            tuple: (tolerances, classes) float array (NaN where the class is
+            absent) and a (classes,) bool array of present classes.
+        """
+        if pred.shape != label.shape:
+            raise ValueError(f'BoundaryFScoreMetric: prediction {pred.shape} and label '
+                             f'{label.shape} differ in size')
         valid = label != self.ignore_index
-        counts = np.zeros((len(self.tolerances), num_classes, 4), dtype=np.int64)
+        scores = np.full((len(self.tolerances), num_classes), np.nan)
+        present = np.zeros(num_classes, dtype=bool)
         for c in range(num_classes):
-            pb = mask_boundary((pred == c) & valid)
-            gb = mask_boundary((label == c) & valid)
-            if not pb.any() and not gb.any():
-                continue
-            # distance of every pixel to the nearest boundary pixel of the other map
-            to_gt = distance_transform_edt(~gb) if gb.any() else np.full(pb.shape, np.inf)
-            to_pred = distance_transform_edt(~pb) if pb.any() else np.full(gb.shape, np.inf)
-            for t, d in enumerate(self.tolerances):
-                counts[t, c] = ((to_gt[pb] <= d).sum(), pb.sum(),
-                                (to_pred[gb] <= d).sum(), gb.sum())
-        return counts
+            p, g = (pred == c) & valid, (label == c) & valid
+            if p.any() or g.any():
+                present[c] = True
+                scores[:, c] = boundary_fscore(p, g, self.tolerances)
+        return scores, present
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
-        total = np.sum(results, axis=0)  # (tolerances, classes, 4)
+        scores = np.stack([s for s, _ in results])  # (images, tolerances, classes)
+        counts = np.stack([p for _, p in results]).sum(0)  # (classes,)
+        sums = np.nansum(scores, axis=0)
+        with np.errstate(invalid='ignore', divide='ignore'):
+            per_class = np.where(counts > 0, sums / counts, np.nan)  # (tolerances, classes)
         metrics = OrderedDict()
+        table = PrettyTable()
+        table.add_column('Class', list(self.dataset_meta['classes']))
         for t, d in enumerate(self.tolerances):
-            matched_p, n_p, matched_g, n_g = total[t].T
-            has = (n_p + n_g) > 0
-            precision = np.divide(matched_p, n_p, out=np.zeros(len(n_p)), where=n_p > 0)
-            recall = np.divide(matched_g, n_g, out=np.zeros(len(n_g)), where=n_g > 0)
-            denom = precision + recall
-            f = np.divide(2 * precision * recall, denom, out=np.zeros(len(denom)),
-                          where=denom > 0)
-            metrics[f'BF@{d}px'] = round(float(f[has].mean()) * 100, 2) if has.any() else 0.0
+            seen = per_class[t][counts > 0]
+            metrics[f'BF@{d}px'] = round(float(seen.mean()) * 100, 2) if seen.size else 0.0
+            table.add_column(f'BF@{d}px', np.round(per_class[t] * 100, 2).tolist())
+        logger: MMLogger = MMLogger.get_current_instance()
+        print_log('per class boundary F-score:', logger)
+        print_log('\n' + table.get_string(), logger=logger)
         return metrics
