@@ -116,8 +116,9 @@ class _LargestTensor(TorchDispatchMode):
         return out
 
 
-@pytest.mark.parametrize('sub_sample', [False, True])
-def test_fused_never_forms_the_relation_or_bias_matrix(sub_sample):
+@pytest.mark.parametrize('sub_sample,use_rel_pos', [(False, True), (True, True),
+                                                    (False, False)])
+def test_fused_never_forms_the_relation_or_bias_matrix(sub_sample, use_rel_pos):
     """48x48 map, N = 2304: the explicit path forms the (heads, N, N^) bias;
     the fused path (one-hot augmented q / k, one mask-free SDPA) creates no
     tensor of N x N^ elements in forward or backward, only (heads, N, width)
@@ -129,11 +130,12 @@ def test_fused_never_forms_the_relation_or_bias_matrix(sub_sample):
     x = torch.randn(1, 32, h, w, requires_grad=True)
     largest = {}
     for impl in ('fused', 'explicit'):
-        m = _build(in_channels=32, num_heads=heads, impl=impl, sub_sample=sub_sample)
+        m = _build(in_channels=32, num_heads=heads, impl=impl, sub_sample=sub_sample,
+                   use_rel_pos=use_rel_pos)
         with _LargestTensor() as spy:
             m(x).sum().backward()
         largest[impl] = spy.largest
-    assert largest['explicit'] >= heads * n * kh * kw  # the formed bias
+    assert largest['explicit'] >= heads * n * kh * kw  # bias / relation matrix
     assert largest['fused'] < n * kh * kw / 4
     assert largest['fused'] <= heads * n * (d + kh + kw + 7)
 

@@ -2,6 +2,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 from mmengine.registry import MODELS
 
 import mmctx  # noqa: F401  (registration)
@@ -81,6 +82,61 @@ def test_nonlocal_matches_eq1(mode, sub_sample):
     assert attn.shape == (2, 1, 20, nk)
     if mode in ('embedded_gaussian', 'gaussian'):
         torch.testing.assert_close(attn.sum(-1), torch.ones(2, 1, 20))
+
+
+def _twins(mode, sub_sample, c=8):
+    """The same randomised block with impl='fused' and impl='explicit'."""
+    fused = _randomise(NonLocal2dBlock(c, mode=mode, sub_sample=sub_sample))
+    explicit = NonLocal2dBlock(c, mode=mode, sub_sample=sub_sample,
+                               impl='explicit')
+    explicit.load_state_dict(fused.state_dict())
+    return fused, explicit
+
+
+@pytest.mark.parametrize('mode', MODES)
+@pytest.mark.parametrize('sub_sample', [False, True])
+def test_fused_equals_explicit_forward_and_gradients(mode, sub_sample):
+    results = []
+    for m in _twins(mode, sub_sample):
+        x = torch.randn(2, 8, 5, 6, generator=torch.Generator().manual_seed(4),
+                        requires_grad=True)
+        out = m(x)
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        results.append([out.detach(), x.grad] +
+                       [p.grad for p in m.parameters()])
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+class _LargestTensor(TorchDispatchMode):
+    """Records the element count of the largest tensor any op returns."""
+
+    def __init__(self):
+        super().__init__()
+        self.largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out, ):
+            if isinstance(t, torch.Tensor):
+                self.largest = max(self.largest, t.numel())
+        return out
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_fused_never_forms_the_nxn_matrix(mode):
+    """48x48 map, N = 2304: the explicit path forms the N x N matrix (5.3M
+    entries); every fused path's largest tensor, forward and backward, is a
+    few feature maps (N x C), not N x N."""
+    n = 48 * 48
+    x = torch.randn(1, 8, 48, 48, requires_grad=True)
+    largest = {}
+    for m in _twins(mode, False):
+        with _LargestTensor() as spy:
+            m(x).sum().backward()
+        largest[m.impl] = spy.largest
+    assert largest['explicit'] >= n * n
+    assert largest['fused'] <= 8 * n
 
 
 def test_zero_init_identity_and_gradients():

@@ -59,6 +59,11 @@ def attention_matrix(q: torch.Tensor,
     return logits.softmax(dim=-1)
 
 
+def _unit_last_stride(t: torch.Tensor) -> torch.Tensor:
+    """``t`` itself if its last axis has unit stride, else a contiguous copy."""
+    return t if t.stride(-1) == 1 else t.contiguous()
+
+
 def softmax_attention(q: torch.Tensor,
                       k: torch.Tensor,
                       v: torch.Tensor,
@@ -80,8 +85,20 @@ def softmax_attention(q: torch.Tensor,
     if impl == 'fused':
         if bias is not None:
             bias = bias.to(q.dtype)
-        return F.scaled_dot_product_attention(
+        # The flash kernels (CPU and CUDA) need unit stride on the channel
+        # axis and one width for q, k and v; otherwise SDPA silently falls
+        # back to forming the (Nq x Nk) matrix. Token views such as
+        # to_heads' are strided there, so copy them; zero channels change
+        # neither q k^T nor (keeping the first dv outputs) attn v.
+        q, k, v = (_unit_last_stride(t) for t in (q, k, v))
+        dq, dv = q.shape[-1], v.shape[-1]
+        if dq > dv:
+            v = F.pad(v, (0, dq - dv))
+        elif dv > dq:
+            q, k = F.pad(q, (0, dv - dq)), F.pad(k, (0, dv - dq))
+        out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
+        return out[..., :dv] if dq > dv else out
     attn = attention_matrix(q, k, scale, bias)
     if dropout_p > 0:
         attn = F.dropout(attn, dropout_p, training=True)

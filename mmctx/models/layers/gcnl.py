@@ -181,10 +181,8 @@ class GCNLBlock(nn.Module):
         """Fused form: [q^T c, qry, qrx] and [k, onehot(y), onehot(x)].
 
         Their dot product is (q^T c) k + q^T r_y + q^T r_x (Eq. 5). Padded
-        with zeros to a multiple of 8 channels (CUDA kernels), and v to the
-        same width: the flash kernels (CPU and CUDA) need equal q / k / v
-        widths, else SDPA falls back to forming the matrix. The caller keeps
-        the first d output channels.
+        with zeros to a multiple of 8 channels (CUDA kernels' alignment);
+        ``softmax_attention`` pads v to the same width for the flash kernels.
         """
         q, qc, k, v, (kh, kw) = self._embeddings(x)
         if not self.use_rel_pos:
@@ -196,10 +194,8 @@ class GCNLBlock(nn.Module):
         onehot = onehot.to(k.dtype).expand(*k.shape[:2], -1, -1)
         q_aug = torch.cat([qc, qry.to(qc.dtype), qrx.to(qc.dtype)], -1)
         k_aug = torch.cat([k, onehot], -1)
-        width = q_aug.shape[-1] + (-q_aug.shape[-1] % 8)
-        return (F.pad(q_aug, (0, width - q_aug.shape[-1])),
-                F.pad(k_aug, (0, width - k_aug.shape[-1])),
-                F.pad(v, (0, width - v.shape[-1])))
+        pad = -q_aug.shape[-1] % 8
+        return F.pad(q_aug, (0, pad)), F.pad(k_aug, (0, pad)), v
 
     def get_attention(self, x: torch.Tensor) -> torch.Tensor:
         """A of Eq. 5, (B, heads, H*W, H^*W^)."""
@@ -211,9 +207,7 @@ class GCNLBlock(nn.Module):
         drop = self.attn_drop if self.training else 0.0
         if self.impl == 'fused':
             q, k, v = self._augmented_inputs(x)
-            d = self.channels // self.num_heads
             y = softmax_attention(q, k, v, self.scale, None, drop, 'fused')
-            y = y[..., :d]
         else:
             q, k, v, bias = self._relation_inputs(x)
             y = softmax_attention(q, k, v, self.scale, bias, drop, 'explicit')

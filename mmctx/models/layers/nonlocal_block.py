@@ -10,6 +10,19 @@
   ``ReLU(w^T [theta_i, phi_j]) / N``.
 * :class:`SimplifiedNonLocal2d` -- the simplified NL (SNL) block of Eq. 3,
   ``z_i = x_i + W_v sum_j softmax_j(W_k x_j) x_j`` (query independent).
+
+Fast paths (``impl='fused'``; ``'explicit'`` forms the N x N_k matrix and is
+the reference they are tested against). None forms an N x N_k tensor:
+
+* Gaussian / Embedded Gaussian: ``scaled_dot_product_attention``;
+* dot product: associativity, ``(theta phi^T / N_k) g = theta (phi^T g) / N_k``;
+* concatenation: ``ReLU(a_i + b_j)`` with ``a_i = w_1^T theta_i``,
+  ``b_j = w_2^T phi_j`` is ``a_i + b_j`` exactly on the keys with
+  ``b_j > -a_i``, so with the keys sorted by b the sum over j is
+  ``a_i S_g(t_i) + S_bg(t_i)``, S the suffix sums of g and b g and t_i found
+  by binary search: O(N_k log N_k + (N + N_k) C) instead of O(N N_k C).
+
+mmcv's ``NonLocal2d`` forms the matrix in every mode, hence our own block.
 """
 from typing import Optional
 
@@ -46,7 +59,8 @@ class NonLocal2dBlock(nn.Module):
         norm_cfg: optional norm after W_z (e.g. ``dict(type='BN')``).
         zero_init: zero-init W_z (the norm's weight when there is one), so
             the block starts as the identity.
-        impl: ``'fused'`` (SDPA) or ``'explicit'`` for the softmax modes.
+        impl: ``'fused'`` (the fast path of each mode, see the module
+            docstring) or ``'explicit'`` (formed matrix).
     """
     _abbr_ = 'nl'
 
@@ -131,14 +145,48 @@ class NonLocal2dBlock(nn.Module):
         b = torch.matmul(k, w[ci:].to(k.dtype).unsqueeze(-1))  # (B,1,HWk,1)
         return F.relu(a + b.transpose(-2, -1)) / n
 
+    def _concat_fused(self, q: torch.Tensor, k: torch.Tensor,
+                      v: torch.Tensor) -> torch.Tensor:
+        """sum_j ReLU(a_i + b_j) v_j / N_k by sorting the keys by b_j.
+
+        q: (B, 1, N, Ci), k: (B, 1, N_k, Ci), v: (B, 1, N_k, Cv). Runs in
+        float32 (suffix sums); gradients are those of the explicit form
+        wherever no a_i + b_j is exactly 0 (where ReLU has no derivative).
+        """
+        ci = self.inter_channels
+        wgt = self.concat_project.weight.view(2 * ci).float()
+        a = torch.matmul(q[:, 0].float(), wgt[:ci])  # (B, N)
+        bk = torch.matmul(k[:, 0].float(), wgt[ci:])  # (B, N_k)
+        b_sorted, order = bk.sort(dim=-1)
+        v_sorted = v[:, 0].float().gather(
+            1, order[..., None].expand(-1, -1, v.shape[-1]))
+        zeros = v_sorted.new_zeros(v_sorted.shape[0], 1, v_sorted.shape[-1])
+        # suffix sums S[t] = sum_{s >= t}, with S[N_k] = 0
+        s_v = torch.cat([v_sorted, zeros], 1).flip(1).cumsum(1).flip(1)
+        s_bv = torch.cat([b_sorted[..., None] * v_sorted, zeros],
+                         1).flip(1).cumsum(1).flip(1)
+        # first sorted key with b_j > -a_i
+        t = torch.searchsorted(b_sorted.detach().contiguous(),
+                               (-a).detach().contiguous(), right=True)
+        idx = t[..., None].expand(-1, -1, v.shape[-1])
+        y = a[..., None] * s_v.gather(1, idx) + s_bv.gather(1, idx)
+        return (y / k.shape[-2]).to(v.dtype)[:, None]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
         v = self._tokens(self._pool(self.g(x)))
         if self.mode in ('embedded_gaussian', 'gaussian'):
             q, k = self._qk(x)
             y = softmax_attention(q, k, v, self._scale(q), impl=self.impl)
-        else:
+        elif self.impl == 'explicit':
             y = torch.matmul(self.get_attention(x), v)
+        elif self.mode == 'dot_product':
+            q, k = self._qk(x)
+            kv = torch.matmul(k.transpose(-2, -1), v.to(k.dtype))
+            y = torch.matmul(q, kv) / k.shape[-2]
+        else:
+            q, k = self._qk(x)
+            y = self._concat_fused(q, k, v)
         y = y.squeeze(1).transpose(1, 2).reshape(b, -1, h, w)
         return x + self.conv_out(y)
 
