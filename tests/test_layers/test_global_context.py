@@ -138,3 +138,36 @@ def test_resnet_plugin():
     assert [o.shape[1] for o in outs] == [32, 64, 128, 256]
     outs[-1].sum().backward()
     assert net.layer2[0].gc.conv_mask.weight.grad.abs().sum() > 0
+
+
+def _num_params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_param_overheads_match_seed001_tables():
+    """GC r16 at c3+c4+c5 of ResNet-50 (13 blocks, after conv3): Table 8(a)
+    '+all GC' adds 28.08M - 25.56M = 2.52M parameters; one GC r16 at c4
+    (C = 1024) '+1 GC' adds 25.69M - 25.56M = 0.13M. Table 5(d)/(e) (Mask
+    R-CNN, 44.4M baseline, 0.1M rounding): r8 +5.0M, r16 +2.5M, r32 +1.3M,
+    'w/o ratio' (one C x C conv) +20.0M."""
+    from mmdet.models.backbones import ResNet
+    net = ResNet(
+        depth=50,
+        plugins=[dict(cfg=dict(type='GlobalContextBlock', ratio=16),
+                      stages=(False, True, True, True),
+                      position='after_conv3')])
+    gcs = [m for m in net.modules() if isinstance(m, GlobalContextBlock)]
+    widths = sorted(g.in_channels for g in gcs)
+    assert widths == [512] * 4 + [1024] * 6 + [2048] * 3
+    assert abs(sum(map(_num_params, gcs)) / 1e6 - 2.52) <= 0.005
+    assert abs(_num_params(GlobalContextBlock(1024)) / 1e6 - 0.13) <= 0.005
+
+    def overhead(**kwargs):
+        return sum(_num_params(GlobalContextBlock(c, **kwargs))
+                   for c in widths) / 1e6
+
+    for kwargs, paper in [(dict(ratio=8), 49.4 - 44.4),
+                          (dict(ratio=16), 46.9 - 44.4),
+                          (dict(ratio=32), 45.7 - 44.4),
+                          (dict(bottleneck=False), 64.4 - 44.4)]:
+        assert abs(overhead(**kwargs) - paper) <= 0.1, kwargs

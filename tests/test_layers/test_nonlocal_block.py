@@ -206,6 +206,10 @@ def test_param_count_seed001():
     # SNL (Eq. 3): W_k C x 1 and W_v C x C.
     s = SimplifiedNonLocal2d(c)
     assert sum(p.numel() for p in s.parameters()) == c * c + c + c
+    # Seed 001 Table 8(a), one block at c4 of ResNet-50 (C = 1024):
+    # '+1NL' 27.66M - 25.56M = 2.10M, '+1SNL' 26.61M - 25.56M = 1.05M.
+    assert abs(n / 1e6 - 2.10) <= 0.005
+    assert abs(sum(p.numel() for p in s.parameters()) / 1e6 - 1.05) <= 0.005
 
 
 def test_registry_and_bad_args():
