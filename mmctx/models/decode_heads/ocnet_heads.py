@@ -14,7 +14,17 @@ with ``attention='sa'`` or ``'isa'``) to the backbone's last feature map:
   branches, 1280 channels, 1x1 conv -> 256.
 
 All convolutions are followed by BN and ReLU (``norm_cfg``, SyncBN in the
-configs).
+configs). Every head defaults to ``attention='isa'`` with P_h = P_w = 8, the
+paper's default (§4.3).
+
+SA-2x (seed 004 Table 3, "we directly down-sample the feature map for 2x
+before computing the dense relation matrix") is ``BaseOCHead(attention='sa',
+downsample=2)``: the OCP runs on the 2x average-pooled map and its output is
+bilinearly upsampled back, so queries, keys and values are all at half
+resolution.
+
+Pyramid-OC needs a map of at least s x s for an s x s partition; a smaller
+map raises a ``ValueError`` naming the head, the partition and the map size.
 """
 from typing import List, Sequence
 
@@ -89,10 +99,12 @@ class PyramidOCHead(BaseDecodeHead):
         **kwargs: :class:`BaseDecodeHead` arguments (``channels`` = 512).
     """
 
-    def __init__(self, attention: str = 'sa', pyramid_scales: Sequence[int] = (1, 2, 3, 6),
+    def __init__(self, attention: str = 'isa', pyramid_scales: Sequence[int] = (1, 2, 3, 6),
                  ocp_cfg: dict = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.pyramid_scales = tuple(pyramid_scales)
+        if not self.pyramid_scales or min(self.pyramid_scales) < 1:
+            raise ValueError(f'pyramid_scales must be positive ints, got {pyramid_scales}')
         conv = dict(conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
         n = len(self.pyramid_scales)
         self.reduce = ConvModule(self.in_channels, self.channels, 3, padding=1, **conv)
@@ -102,16 +114,29 @@ class PyramidOCHead(BaseDecodeHead):
         self.fuse = ConvModule(2 * n * self.channels, self.channels, 1, **conv)
 
     def _pyramid_context(self, x: torch.Tensor, scale: int, ocp: nn.Module) -> torch.Tensor:
+        """Z^k of Eq. 28: the OCP applied to each of the scale x scale regions.
+
+        Regions of equal size (they differ by at most one row / column) are
+        stacked along the batch and attended in one call; attention never
+        crosses a region border.
+        """
         h, w = x.shape[-2:]
         if h < scale or w < scale:
             raise ValueError(
                 f'{type(self).__name__}: a {scale}x{scale} region partition needs a '
                 f'feature map of at least {scale}x{scale}, got {h}x{w}')
         rows, cols = _region_bounds(h, scale), _region_bounds(w, scale)
-        out = torch.empty_like(x)
+        by_shape = {}
         for r0, r1 in zip(rows[:-1], rows[1:]):
             for c0, c1 in zip(cols[:-1], cols[1:]):
-                out[..., r0:r1, c0:c1] = ocp(x[..., r0:r1, c0:c1])
+                by_shape.setdefault((r1 - r0, c1 - c0), []).append((r0, r1, c0, c1))
+        out = torch.empty_like(x)
+        b = x.shape[0]
+        for regions in by_shape.values():
+            stacked = torch.cat([x[..., r0:r1, c0:c1] for r0, r1, c0, c1 in regions])
+            for i, z in enumerate(ocp(stacked).split(b)):
+                r0, r1, c0, c1 = regions[i]
+                out[..., r0:r1, c0:c1] = z
         return out
 
     def forward(self, inputs: List[torch.Tensor]) -> torch.Tensor:
@@ -132,7 +157,7 @@ class ASPOCHead(BaseDecodeHead):
         **kwargs: :class:`BaseDecodeHead` arguments (``channels`` = 256).
     """
 
-    def __init__(self, attention: str = 'sa', dilations: Sequence[int] = (12, 24, 36),
+    def __init__(self, attention: str = 'isa', dilations: Sequence[int] = (12, 24, 36),
                  ocp_cfg: dict = None, **kwargs) -> None:
         super().__init__(**kwargs)
         conv = dict(conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
