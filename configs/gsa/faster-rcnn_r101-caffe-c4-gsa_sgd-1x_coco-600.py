@@ -1,8 +1,9 @@
 # Seed 002 Table 6 R-101 + GC, SGD with momentum.
 _base_ = ['./_base_/faster-rcnn_r50-caffe-c4_600-1024.py']
 
-model = dict(backbone=dict(depth=101, init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://detectron2/resnet101_caffe')))
-model = dict(neck=dict(type='C4SelfAttentionNeck', in_channels=1024, attention_cfg=dict(type='BottleneckSelfAttention', reduction=4, num_heads=4, num_layers=1)))
+model = dict(
+    backbone=dict(depth=101, init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://detectron2/resnet101_caffe')),
+    neck=dict(type='C4SelfAttentionNeck', in_channels=1024, attention_cfg=dict(type='BottleneckSelfAttention', reduction=4, num_heads=4, num_layers=1)))
 # Table 6 'SGD with momentum' row: no Adam phase.
 optim_wrapper = dict(_delete_=True, type='OptimWrapper', optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001))
 custom_hooks = []

@@ -35,6 +35,9 @@ def test_gsa_config_one_step(path):
         small = {'model.train_cfg.rpn_proposal.max_per_img': 32,
                  'model.train_cfg.rcnn.sampler.num': 16}
     model, cfg = build_detector(path, **small)
+    name = osp.basename(path)
+    assert cfg.model.backbone.depth == (101 if 'r101' in name else 50)
+    assert (cfg.model.get('neck', {}).get('type') in ('SAFPN', 'C4SelfAttentionNeck')) == ('gsa' in name)
     loss = train_step(model, size=128)
     assert torch.isfinite(loss)
     neck = cfg.model.get('neck')
