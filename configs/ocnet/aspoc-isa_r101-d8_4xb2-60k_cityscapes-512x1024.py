@@ -1,10 +1,5 @@
-# seed 004 Table 5: + ASP-OC (ISA).
-_base_ = './_base_/ocnet_r101-d8_4xb2-60k_cityscapes-512x1024.py'
+# seed 004 Table 5: + ASP-OC (ISA): OCP branch (3x3 conv -> 256 + OCP), 1x1 and
+# 3x3 rates 12/24/36 branches (256 each), 1x1 conv 1280 -> 256.
+_base_ = './baseoc-isa_r101-d8_4xb2-60k_cityscapes-512x1024.py'
 
-model = dict(
-    decode_head=dict(
-        _delete_=True,
-        type='ASPOCHead', channels=256, attention='isa', dilations=(12, 24, 36),
-        in_channels=2048, in_index=3, dropout_ratio=0.1, num_classes=19,
-        norm_cfg=dict(type='SyncBN', requires_grad=True), align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)))
+model = dict(decode_head=dict(type='ASPOCHead', channels=256, dilations=(12, 24, 36)))

@@ -1,10 +1,11 @@
-# seed 004 Table 2: + ASPP (mmseg ASPPHead, with image pooling).
+# seed 004 Table 2 (ADE20K val): + ASPP (mmseg ASPPHead: image pooling, 1x1 and
+# 3x3 rates 12/24/36, 256 channels per branch as in DeepLabv3).
 _base_ = './_base_/ocnet_r50-d8_4xb4-150k_ade20k-520x520.py'
 
 model = dict(
     decode_head=dict(
         _delete_=True,
-        type='ASPPHead', channels=512, dilations=(1, 12, 24, 36),
+        type='ASPPHead', channels=256, dilations=(1, 12, 24, 36),
         in_channels=2048, in_index=3, dropout_ratio=0.1, num_classes=150,
         norm_cfg=dict(type='SyncBN', requires_grad=True), align_corners=False,
         loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)))

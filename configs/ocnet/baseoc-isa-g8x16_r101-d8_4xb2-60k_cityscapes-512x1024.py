@@ -1,11 +1,4 @@
 # seed 004 Table 1: Base-OC (ISA, global+local) with P_h=8, P_w=16.
-_base_ = './_base_/ocnet_r101-d8_4xb2-60k_cityscapes-512x1024.py'
+_base_ = './baseoc-isa_r101-d8_4xb2-60k_cityscapes-512x1024.py'
 
-model = dict(
-    decode_head=dict(
-        _delete_=True,
-        type='BaseOCHead', channels=512, attention='isa',
-        ocp_cfg=dict(groups=(8, 16)),
-        in_channels=2048, in_index=3, dropout_ratio=0.1, num_classes=19,
-        norm_cfg=dict(type='SyncBN', requires_grad=True), align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)))
+model = dict(decode_head=dict(ocp_cfg=dict(groups=(8, 16))))

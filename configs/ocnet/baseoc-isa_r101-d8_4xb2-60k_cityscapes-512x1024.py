@@ -1,4 +1,5 @@
-# seed 004 Tables 1, 2, 5: + Base-OC (ISA, P_h = P_w = 8, global then local).
+# seed 004 Tables 1, 2, 5 (Cityscapes val): + Base-OC (ISA); P_h = P_w = 8 (the OCP's
+# default), global relation then local relation.
 _base_ = './_base_/ocnet_r101-d8_4xb2-60k_cityscapes-512x1024.py'
 
 model = dict(

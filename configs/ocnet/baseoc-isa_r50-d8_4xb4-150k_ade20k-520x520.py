@@ -1,4 +1,5 @@
-# seed 004 Table 2: + Base-OC (ISA, P_h = P_w = 8, global then local).
+# seed 004 Table 2 (ADE20K val): + Base-OC (ISA); P_h = P_w = 8 (the OCP's
+# default), global relation then local relation.
 _base_ = './_base_/ocnet_r50-d8_4xb4-150k_ade20k-520x520.py'
 
 model = dict(

@@ -1,10 +1,5 @@
-# seed 004 Table 3: SA-2x (Base-OC with SA on the 2x down-sampled map).
-_base_ = './_base_/ocnet_r101-d8_4xb2-60k_cityscapes-512x1024.py'
+# seed 004 Table 3: SA-2x, Base-OC (SA) with the dense relation computed on the
+# 2x down-sampled (average-pooled) map and the context upsampled back.
+_base_ = './baseoc-sa_r101-d8_4xb2-60k_cityscapes-512x1024.py'
 
-model = dict(
-    decode_head=dict(
-        _delete_=True,
-        type='BaseOCHead', channels=512, attention='sa', downsample=2,
-        in_channels=2048, in_index=3, dropout_ratio=0.1, num_classes=19,
-        norm_cfg=dict(type='SyncBN', requires_grad=True), align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)))
+model = dict(decode_head=dict(downsample=2))
