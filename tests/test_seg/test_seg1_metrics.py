@@ -141,6 +141,14 @@ def test_boundary_fscore_tolerance_matters_and_perfect_is_100():
     assert perfect['BF@0px'] == pytest.approx(100.0)
 
 
+def test_one_evaluator_reports_miou_fwiou_and_bf():
+    plain = _run(dict(type='FWIoUMetric'))
+    both = _run(dict(type='FWIoUMetric', bf_tolerances=(1, 3)))
+    assert both['mIoU'] == plain['mIoU'] and both['fwIoU'] == plain['fwIoU']
+    for d in (1, 3):
+        assert both[f'BF@{d}px'] == pytest.approx(_direct_bf(d), abs=0.01)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match='tolerances'):
         METRICS.build(dict(type='BoundaryFScoreMetric', tolerances=(-1, )))

@@ -38,8 +38,5 @@ param_scheduler = [
 train_cfg = dict(max_iters=60000, val_interval=6000)
 default_hooks = dict(checkpoint=dict(interval=6000))
 train_dataloader = dict(batch_size=2, dataset=dict(pipeline=train_pipeline))
-val_evaluator = [
-    dict(type='FWIoUMetric', iou_metrics=['mIoU']),
-    dict(type='BoundaryFScoreMetric', tolerances=(3, 5, 9, 12))
-]
+val_evaluator = dict(type='FWIoUMetric', iou_metrics=['mIoU'], bf_tolerances=(3, 5, 9, 12))
 test_evaluator = val_evaluator

@@ -6,7 +6,9 @@ Frequency-weighted IoU (seed 002 Table 4), :class:`FWIoUMetric`
     ground-truth pixels of class c over the whole data set (ignored pixels
     excluded) and ``IoU_c = |P_c & G_c| / |P_c | G_c|`` is accumulated over the
     data set exactly as mmseg's mIoU. A class absent from the ground truth has
-    n_c = 0 and adds nothing. Reported in percent.
+    n_c = 0 and adds nothing. Reported in percent. With ``bf_tolerances`` the
+    same evaluator also reports the boundary F-score below, so a config needs
+    a single evaluator dict (as ``tools/test.py --out`` expects).
 
 Boundary F-score (seed 004 Table 6), :class:`BoundaryFScoreMetric`
     The BF score of Csurka et al. (BMVC 2013), with the distance threshold
@@ -31,7 +33,7 @@ Boundary F-score (seed 004 Table 6), :class:`BoundaryFScoreMetric`
     are printed as a table, like mmseg's ``IoUMetric``.
 """
 from collections import OrderedDict
-from typing import Dict, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
@@ -41,28 +43,8 @@ from mmseg.registry import METRICS
 from prettytable import PrettyTable
 from scipy.ndimage import distance_transform_edt
 
-__all__ = ['FWIoUMetric', 'BoundaryFScoreMetric', 'mask_boundary', 'boundary_fscore']
-
-
-@METRICS.register_module()
-class FWIoUMetric(IoUMetric):
-    """``IoUMetric`` (aAcc, mIoU, ...) with ``fwIoU`` added, in percent.
-
-    Takes every argument of mmseg's ``IoUMetric``.
-    """
-
-    def compute_metrics(self, results: list) -> Dict[str, float]:
-        metrics = super().compute_metrics(results)
-        if self.format_only:
-            return metrics
-        columns = tuple(zip(*results))
-        intersect = sum(columns[0]).double()
-        union = sum(columns[1]).double()
-        label = sum(columns[3]).double()
-        freq = label / label.sum().clamp(min=1)
-        iou = intersect / union.clamp(min=1)  # union = 0 implies n_c = 0
-        metrics['fwIoU'] = round(float((freq * iou).sum()) * 100, 2)
-        return metrics
+__all__ = ['FWIoUMetric', 'BoundaryFScoreMetric', 'mask_boundary', 'boundary_fscore',
+           'summarize_boundary_fscore']
 
 
 def mask_boundary(mask: np.ndarray) -> np.ndarray:
@@ -146,19 +128,75 @@ class BoundaryFScoreMetric(BaseMetric):
         return scores, present
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
-        scores = np.stack([s for s, _ in results])  # (images, tolerances, classes)
-        counts = np.stack([p for _, p in results]).sum(0)  # (classes,)
-        sums = np.nansum(scores, axis=0)
-        with np.errstate(invalid='ignore', divide='ignore'):
-            per_class = np.where(counts > 0, sums / counts, np.nan)  # (tolerances, classes)
-        metrics = OrderedDict()
-        table = PrettyTable()
-        table.add_column('Class', list(self.dataset_meta['classes']))
-        for t, d in enumerate(self.tolerances):
-            seen = per_class[t][counts > 0]
-            metrics[f'BF@{d}px'] = round(float(seen.mean()) * 100, 2) if seen.size else 0.0
-            table.add_column(f'BF@{d}px', np.round(per_class[t] * 100, 2).tolist())
-        logger: MMLogger = MMLogger.get_current_instance()
-        print_log('per class boundary F-score:', logger)
-        print_log('\n' + table.get_string(), logger=logger)
+        return summarize_boundary_fscore(results, self.tolerances, self.dataset_meta['classes'])
+
+
+def summarize_boundary_fscore(results: list, tolerances: Sequence[float],
+                              classes: Sequence[str]) -> Dict[str, float]:
+    """``BF@{d}px`` from per-image (scores, present) pairs; logs a per-class table."""
+    scores = np.stack([s for s, _ in results])  # (images, tolerances, classes)
+    counts = np.stack([p for _, p in results]).sum(0)  # (classes,)
+    sums = np.nansum(scores, axis=0)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        per_class = np.where(counts > 0, sums / counts, np.nan)  # (tolerances, classes)
+    metrics = OrderedDict()
+    table = PrettyTable()
+    table.add_column('Class', list(classes))
+    for t, d in enumerate(tolerances):
+        seen = per_class[t][counts > 0]
+        metrics[f'BF@{d}px'] = round(float(seen.mean()) * 100, 2) if seen.size else 0.0
+        table.add_column(f'BF@{d}px', np.round(per_class[t] * 100, 2).tolist())
+    logger: MMLogger = MMLogger.get_current_instance()
+    print_log('per class boundary F-score:', logger)
+    print_log('\n' + table.get_string(), logger=logger)
+    return metrics
+
+
+@METRICS.register_module()
+class FWIoUMetric(IoUMetric):
+    """``IoUMetric`` (aAcc, mIoU, ...) with ``fwIoU`` added, and optionally the
+    boundary F-score, all in percent, from one evaluator.
+
+    Args:
+        bf_tolerances: when given (e.g. ``(3, 5, 9, 12)``), also report
+            ``BF@{d}px`` exactly as :class:`BoundaryFScoreMetric` does.
+        **kwargs: every argument of mmseg's ``IoUMetric`` (``iou_metrics``,
+            ``ignore_index``, ``output_dir``, ``format_only``, ...).
+    """
+
+    def __init__(self, bf_tolerances: Optional[Sequence[float]] = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.boundary = None
+        if bf_tolerances:
+            self.boundary = BoundaryFScoreMetric(tolerances=bf_tolerances,
+                                                 ignore_index=self.ignore_index)
+
+    def process(self, data_batch, data_samples) -> None:
+        start = len(self.results)
+        super().process(data_batch, data_samples)
+        if self.boundary is None or self.format_only:
+            return
+        num_classes = len(self.dataset_meta['classes'])
+        # one IoU 4-tuple per sample was appended: extend it with the BF scores
+        for i, sample in enumerate(data_samples):
+            pred = sample['pred_sem_seg']['data'].squeeze(0).cpu().numpy()
+            label = sample['gt_sem_seg']['data'].squeeze(0).cpu().numpy()
+            self.results[start + i] = tuple(self.results[start + i]) + (
+                self.boundary.image_scores(pred, label, num_classes), )
+
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        if self.format_only:
+            return super().compute_metrics(results)
+        iou_results = [r[:4] for r in results]
+        metrics = super().compute_metrics(iou_results)
+        columns = tuple(zip(*iou_results))
+        intersect = sum(columns[0]).double()
+        union = sum(columns[1]).double()
+        label = sum(columns[3]).double()
+        freq = label / label.sum().clamp(min=1)
+        iou = intersect / union.clamp(min=1)  # union = 0 implies n_c = 0
+        metrics['fwIoU'] = round(float((freq * iou).sum()) * 100, 2)
+        if self.boundary is not None:
+            metrics.update(summarize_boundary_fscore(
+                [r[4] for r in results], self.boundary.tolerances, self.dataset_meta['classes']))
         return metrics
