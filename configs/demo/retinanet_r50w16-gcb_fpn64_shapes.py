@@ -23,9 +23,9 @@ model = dict(
         init_cfg=None,  # trained from scratch: no weights can be downloaded
         plugins=[
             dict(
-                # mmcv's GC block until mmctx's GlobalContextBlock lands;
-                # then: cfg=dict(type='GlobalContextBlock', ratio=4)
-                cfg=dict(type='ContextBlock', ratio=1. / 4),
+                # mmctx's GC block (seed 001 Eq. 5): attention pooling,
+                # LN bottleneck C -> C/4 -> C, fusion by addition
+                cfg=dict(type='GlobalContextBlock', ratio=4),
                 stages=(False, True, True, True),
                 position='after_conv3')
         ]),
