@@ -72,7 +72,8 @@ def test_paper_channel_numbers():
     assert (pyr.fuse.conv.in_channels, pyr.fuse.conv.out_channels) == (4096, 512)
 
     asp = MODELS.build(dict(type='ASPOCHead', channels=256, **common))
-    assert (asp.context_reduce.conv.in_channels, asp.context_reduce.conv.out_channels) == (2048, 256)
+    reduce = asp.context_reduce.conv
+    assert (reduce.in_channels, reduce.out_channels) == (2048, 256)
     assert [b.conv.dilation[0] for b in asp.branches[1:]] == [12, 24, 36]
     assert asp.branches[0].conv.kernel_size == (1, 1)
     assert (asp.fuse.conv.in_channels, asp.fuse.conv.out_channels) == (1280, 256)
@@ -109,7 +110,8 @@ def test_pyramid_oc_attention_does_not_cross_region_borders():
         a = head._pyramid_context(r, 2, head.ocps[0])
         b = head._pyramid_context(r2, 2, head.ocps[0])
     assert not torch.allclose(a[..., :3, :3], b[..., :3, :3])
-    assert torch.allclose(a[..., 3:, :], b[..., 3:, :]) and torch.allclose(a[..., :, 3:], b[..., :, 3:])
+    assert torch.allclose(a[..., 3:, :], b[..., 3:, :])
+    assert torch.allclose(a[..., :, 3:], b[..., :, 3:])
 
 
 @pytest.mark.parametrize('size', [(4, 4), (5, 9), (9, 3)])

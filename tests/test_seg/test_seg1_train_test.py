@@ -1,11 +1,11 @@
 """Base-OC, Pyramid-OC and ASP-OC end to end through the real tools.
 
-Each head trains 20 iterations (AdamW, 2 scenes of 128x128 a batch) on the generated semantic shapes data with
-``tools/train.py`` and is evaluated with ``tools/test.py``, which prints mIoU,
-fwIoU and the boundary F-score at 3/5/9/12 px (seed 004 Table 6). The model
-is a CPU-sized variant of the paper's (ResNet-18 with 16 base channels,
-heads of 16 channels); the printed fwIoU is checked against the saved label
-maps.
+Each head trains 20 iterations (AdamW, 2 scenes of 128x128 a batch) on the
+generated semantic shapes data with ``tools/train.py`` and is evaluated with
+``tools/test.py``, which prints mIoU, fwIoU and the boundary F-score at
+3/5/9/12 px (seed 004 Table 6). The model is a CPU-sized variant of the
+paper's (ResNet-18 with 16 base channels, heads of 16 channels); the printed
+fwIoU is checked against the saved label maps.
 """
 import os
 import os.path as osp

@@ -1,8 +1,9 @@
-# Seed 004 Table 9 (PASCAL-Context test): ./ocnet_r101-d8_4xb4-30k_pascal-context-59-520x520.py with HRNetV2-W48 (ImageNet
-# pretrained) in place of the dilated ResNet-101 (§3.4): the heads work on the
-# final concatenation of the four resolutions (48+96+192+384 = 720 channels,
-# output stride 4); the auxiliary FCN loss (0.4) is on that same final
-# representation (§4.2).
+# Seed 004 Table 9 (PASCAL-Context test): the setting of
+# ./ocnet_r101-d8_4xb4-30k_pascal-context-59-520x520.py
+# with HRNetV2-W48 (ImageNet pretrained) in place of the dilated ResNet-101
+# (§3.4): the heads work on the final concatenation of the four resolutions
+# (48+96+192+384 = 720 channels, output stride 4); the auxiliary FCN loss
+# (0.4) is on that same final representation (§4.2).
 _base_ = './ocnet_r101-d8_4xb4-30k_pascal-context-59-520x520.py'
 hr_channels = [48, 96, 192, 384]
 model = dict(
