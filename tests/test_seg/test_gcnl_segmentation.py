@@ -12,6 +12,8 @@ GCNL_SEG_CONFIGS = seg_configs('gcnl')
 
 def test_gcnl_head_is_fcn_with_the_block_between_its_convs():
     import mmctx  # noqa: F401
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmseg')  # an earlier test in this process may have set mmdet
     torch.manual_seed(0)
     head = MODELS.build(dict(type='GCNLHead', in_channels=32, channels=16, num_heads=4,
                              num_classes=5, in_index=0, norm_cfg=dict(type='BN'),
