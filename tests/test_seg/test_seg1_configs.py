@@ -5,6 +5,7 @@ Pretrained weights are switched off here only; SyncBN becomes BN on the CPU.
 """
 import glob
 import os.path as osp
+import re
 
 import pytest
 import torch
@@ -41,10 +42,23 @@ EXPECTED = (
        for t in SOTA])
 
 
+def readme_params():
+    """{config file: params in M} from the README's semantic segmentation tables."""
+    with open(osp.join(CONFIG_DIR, 'README.md')) as f:
+        text = f.read()
+    section = text[text.index('## Semantic segmentation'):]
+    rows = re.findall(r'\[([^\]]+\.py)\]\(\1\) \|[^|]*\| ([0-9.]+) M \|', section)
+    return {name: float(m) for name, m in rows}
+
+
+README_PARAMS = readme_params()
+
+
 def test_every_table_row_has_a_config():
     missing = sorted(set(EXPECTED) - NAMES)
     assert not missing, missing
     assert len(EXPECTED) == len(set(EXPECTED)) == 45
+    assert set(README_PARAMS) == set(EXPECTED)  # the README lists every row once
 
 
 def build(path):
@@ -84,6 +98,8 @@ def test_config_builds_and_trains_one_step(path):
     assert cfg.norm_cfg.type == 'SyncBN'
     assert cfg.model.auxiliary_head.loss_decode.loss_weight == 0.4
     assert cfg.param_scheduler[0].power == 0.9
+    params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert params / 1e6 == pytest.approx(README_PARAMS[osp.basename(path)], abs=0.006)
     loss = one_step(model)
     assert torch.isfinite(loss)
     grads = [p.grad for p in model.decode_head.parameters() if p.requires_grad]
