@@ -23,8 +23,12 @@ downsample=2)``: the OCP runs on the 2x average-pooled map and its output is
 bilinearly upsampled back, so queries, keys and values are all at half
 resolution.
 
-Pyramid-OC needs a map of at least s x s for an s x s partition; a smaller
-map raises a ``ValueError`` naming the head, the partition and the map size.
+Pyramid-OC splits an H x W map into s x s regions with borders at
+round(i * H / s) and round(j * W / s) (Appendix H, Eq. 27, for maps not
+divisible by s); regions of equal size go through the branch's OCP as one
+batch (so in training its BNs see them together). It needs a map of at least
+s x s for an s x s partition; a smaller map raises a ``ValueError`` naming
+the head, the partition and the map size.
 """
 from typing import List, Sequence
 
