@@ -3,23 +3,22 @@ built from the file, one forward + backward on two 64x64 crops on the CPU.
 
 Pretrained weights are switched off here only; SyncBN becomes BN on the CPU.
 """
-import glob
 import os.path as osp
 import re
 
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
-from mmengine.structures import PixelData
 
 import mmctx  # noqa: F401
+from seg_helpers import build_segmentor as build
+from seg_helpers import seg_configs
+from seg_helpers import train_step as one_step
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO, 'configs', 'ocnet')
-PATHS = [p for p in sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))
-         if Config.fromfile(p).get('default_scope') == 'mmseg']
+PATHS = seg_configs('ocnet')
 NAMES = {osp.basename(p) for p in PATHS}
 
 CS = '_r101-d8_4xb2-60k_cityscapes-512x1024.py'
@@ -59,35 +58,6 @@ def test_every_table_row_has_a_config():
     assert not missing, missing
     assert len(EXPECTED) == len(set(EXPECTED)) == 45
     assert set(README_PARAMS) == set(EXPECTED)  # the README lists every row once
-
-
-def build(path):
-    cfg = Config.fromfile(path)
-    init_default_scope('mmseg')
-    from mmseg.registry import MODELS
-    cfg.model.pretrained = None
-    cfg.model.backbone.init_cfg = None
-    cfg.model.data_preprocessor.size = (64, 64)
-    torch.manual_seed(0)
-    return revert_sync_batchnorm(MODELS.build(cfg.model)), cfg
-
-
-def one_step(model, size=64, batch=2):
-    from mmseg.structures import SegDataSample
-    gen = torch.Generator().manual_seed(0)
-    inputs, samples = [], []
-    for _ in range(batch):
-        inputs.append(torch.randint(0, 256, (3, size, size), dtype=torch.uint8, generator=gen))
-        sample = SegDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
-                                             pad_shape=(size, size)))
-        sample.gt_sem_seg = PixelData(data=torch.randint(
-            0, model.decode_head.num_classes, (1, size, size), generator=gen))
-        samples.append(sample)
-    model.train()
-    data = model.data_preprocessor(dict(inputs=inputs, data_samples=samples), True)
-    loss, _ = model.parse_losses(model.loss(data['inputs'], data['data_samples']))
-    loss.backward()
-    return loss
 
 
 @pytest.mark.parametrize('path', PATHS, ids=osp.basename)
