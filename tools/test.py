@@ -13,7 +13,6 @@ Examples::
     bash tools/dist_test.sh CONFIG CKPT 8
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -21,13 +20,8 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e`
     sys.path.insert(0, REPO_ROOT)
 
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
 import mmctx  # noqa: E402,F401  (compat fixes + registration)
-
-SCOPES = ('mmdet', 'mmseg')
+from mmctx.utils import add_runner_args, build_runner, load_tool_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -35,8 +29,6 @@ def parse_args(argv=None):
         description='Test (and evaluate) a detector or segmentor checkpoint')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument(
-        '--work-dir', help='directory for the evaluation log and metrics json')
     parser.add_argument(
         '--out',
         help='mmdet: a .pkl file to dump the predictions to; '
@@ -50,26 +42,8 @@ def parse_args(argv=None):
     parser.add_argument(
         '--tta', action='store_true',
         help='test-time augmentation (needs tta_model and tta_pipeline)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, key=value')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
-
-
-def task_scope(cfg):
-    scope = cfg.get('default_scope')
-    if scope not in SCOPES:
-        raise ValueError(
-            f'default_scope of the config must be one of {SCOPES}, '
-            f'got {scope!r}')
-    return scope
+    add_runner_args(parser)
+    return parser.parse_args(argv)
 
 
 def enable_visualization(cfg, args, scope):
@@ -104,16 +78,7 @@ def enable_tta(cfg):
 
 
 def build_cfg(args):
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    scope = task_scope(cfg)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg, scope = load_tool_config(args)
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
     cfg.load_from = args.checkpoint
@@ -131,10 +96,7 @@ def build_cfg(args):
 def main(argv=None):
     args = parse_args(argv)
     cfg, scope = build_cfg(args)
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     if args.out is not None and scope == 'mmdet':
         from mmdet.evaluation import DumpDetResults
         if not args.out.endswith(('.pkl', '.pickle')):

@@ -13,7 +13,6 @@ Examples::
     bash tools/dist_train.sh CONFIG 8                                     # 8 GPUs
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -21,20 +20,14 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e`
     sys.path.insert(0, REPO_ROOT)
 
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
-
 import mmctx  # noqa: E402,F401  (compat fixes + registration)
-
-SCOPES = ('mmdet', 'mmseg')
+from mmctx.utils import add_runner_args, build_runner, load_tool_config  # noqa: E402
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Train a detector (mmdet) or segmentor (mmseg)')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='directory for logs and checkpoints')
     parser.add_argument(
         '--amp', action='store_true',
         help='automatic mixed precision training')
@@ -46,30 +39,8 @@ def parse_args(argv=None):
         '--resume', nargs='?', type=str, const='auto',
         help='resume training: without a value from the latest checkpoint '
         'of the work dir, otherwise from the given checkpoint')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, key=value (e.g. '
-        'train_cfg.max_iters=100 model.backbone.depth=18)')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none', help='job launcher')
-    # torch.distributed.launch passes --local-rank, torchrun sets LOCAL_RANK
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
-
-
-def task_scope(cfg):
-    """The task library of a config, from its ``default_scope``."""
-    scope = cfg.get('default_scope')
-    if scope not in SCOPES:
-        raise ValueError(
-            f'default_scope of the config must be one of {SCOPES} (inherit '
-            "'mmdet::_base_/default_runtime.py' or "
-            f"'mmseg::_base_/default_runtime.py'), got {scope!r}")
-    return scope
+    add_runner_args(parser)
+    return parser.parse_args(argv)
 
 
 def add_mmctx_import(cfg):
@@ -95,20 +66,8 @@ def enable_amp(cfg):
 
 
 def build_cfg(args):
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    task_scope(cfg)
+    cfg, _ = load_tool_config(args)
     add_mmctx_import(cfg)
-
-    # work_dir: command line > config > ./work_dirs/<config name>
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
-
     if args.amp:
         enable_amp(cfg)
     if args.auto_scale_lr:
@@ -128,12 +87,7 @@ def build_cfg(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = build_cfg(args)
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
-    runner.train()
+    build_runner(build_cfg(args)).train()
 
 
 if __name__ == '__main__':
