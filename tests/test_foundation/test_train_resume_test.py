@@ -12,34 +12,10 @@ import sys
 import pytest
 import torch
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TRAIN = osp.join(REPO, 'tools', 'train.py')
-TEST = osp.join(REPO, 'tools', 'test.py')
+from tools_helpers import REPO, TEST, TRAIN, metric, run_tool, write_config
+
 DEMO = osp.join(REPO, 'configs', 'demo', 'retinanet_r50w16-gcb_fpn64_shapes.py')
 SEMANTIC = osp.join(REPO, 'configs', '_base_', 'datasets', 'shapes_semantic.py')
-
-
-def run_tool(*args, expect_ok=True):
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    proc = subprocess.run([sys.executable, *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
-    out = proc.stdout + proc.stderr
-    if expect_ok:
-        assert proc.returncode == 0, out[-4000:]
-    return proc.returncode, out
-
-
-def metric(out, name):
-    """Last value of a metric as mmengine logs it (``name: value``)."""
-    found = re.findall(re.escape(name) + r': (-?[0-9.]+)', out)
-    assert found, f'{name} not in the output'
-    return float(found[-1])
-
-
-def write_config(tmp_path, text):
-    path = tmp_path / 'cfg.py'
-    path.write_text(text)
-    return str(path)
 
 
 DET_CONFIG = '''
