@@ -1,0 +1,9 @@
+# Seed 003 Table 2 row "+1NL, BU" with relative position ("spat", not efficient):
+# the "+1NL, BU" block plus the cos (DCT) position term added to F (Table 3's
+# best fusion, "cos add"; §5.1: it "didn't improve the results" on the BU stream).
+_base_ = ['./faster-rcnn_r50_fpn-nl-bu_360k_coco-800.py']
+
+model = dict(backbone=dict(plugins=[dict(
+    cfg=dict(type='EfficientNonLocal2d', reduction=2, mode='explicit', similarity='exp',
+             pos_enc='dct', pos_fusion='add', init_std=0.01),
+    stages=(False, False, True, False), position='after_add', blocks=(-2, ))]))
