@@ -13,20 +13,22 @@ block, ``x + out(Attention(...))``, and may be stacked (``num_layers``,
 Table 3's "Layer x Head").
 
 §3.4 / §4.5 initialise the dense layers from a pre-trained ResNet bottleneck
-block: see :func:`init_self_attention_from_bottleneck`.
+block: see :func:`init_self_attention_from_bottleneck`, and
+:class:`BottleneckAttentionInit` to do it from a config (``init_cfg``).
 """
-from typing import Optional, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
-from mmengine.registry import MODELS
+from mmengine.model import BaseModule
+from mmengine.registry import MODELS, WEIGHT_INITIALIZERS
 
 from .attention import (attention_matrix, check_divisible, check_impl,
                         from_heads, softmax_attention, to_heads)
 
 __all__ = [
     'SelfAttentionLayer', 'BottleneckSelfAttention',
-    'init_self_attention_from_bottleneck'
+    'init_self_attention_from_bottleneck', 'BottleneckAttentionInit'
 ]
 
 
@@ -77,7 +79,7 @@ class SelfAttentionLayer(nn.Module):
 
 
 @MODELS.register_module()
-class BottleneckSelfAttention(nn.Module):
+class BottleneckSelfAttention(BaseModule):
     """Bottleneck multi-head self-attention block of seed 002 §3 (Fig. 2).
 
     Shape-preserving: (B, C, H, W) -> (B, C, H, W). Usable as a ResNet
@@ -93,9 +95,13 @@ class BottleneckSelfAttention(nn.Module):
         attn_drop: dropout on the attention matrices (not used in the paper).
         impl: ``'fused'`` (``F.scaled_dot_product_attention``) or
             ``'explicit'`` (the formed HW x HW matrix, the reference).
-        init_std: std of the normal init of all dense layers (biases 0); the
-            paper initialises from a ResNet block instead, see
-            :func:`init_self_attention_from_bottleneck`.
+        init_std: std of the normal init of all dense layers (biases 0),
+            applied when the module is built and again by ``init_weights``
+            before ``init_cfg``.
+        init_cfg: run by ``init_weights`` (the runner calls it before
+            training), e.g. the paper's init from a ResNet checkpoint,
+            ``dict(type='BottleneckAttentionInit', checkpoint=...,
+            prefix='layer4.1.')`` (:class:`BottleneckAttentionInit`).
     """
     _abbr_ = 'bsa'
 
@@ -106,8 +112,9 @@ class BottleneckSelfAttention(nn.Module):
                  num_layers: int = 1,
                  attn_drop: float = 0.0,
                  impl: str = 'fused',
-                 init_std: float = 0.01):
-        super().__init__()
+                 init_std: float = 0.01,
+                 init_cfg: Optional[Union[dict, List[dict]]] = None):
+        super().__init__(init_cfg=init_cfg)
         if not isinstance(in_channels, int) or in_channels < 1:
             raise ValueError(f'in_channels must be a positive int, got '
                              f'{in_channels!r}')
@@ -126,7 +133,7 @@ class BottleneckSelfAttention(nn.Module):
             SelfAttentionLayer(in_channels, self.inner_channels, num_heads,
                                attn_drop, impl) for _ in range(num_layers))
         self.init_std = init_std
-        self.init_weights()
+        self._init_normal()
 
     @property
     def impl(self) -> str:
@@ -138,11 +145,22 @@ class BottleneckSelfAttention(nn.Module):
         for layer in self.layers:
             layer.impl = value
 
-    def init_weights(self) -> None:
+    def _init_normal(self) -> None:
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.normal_(m.weight, std=self.init_std)
                 nn.init.zeros_(m.bias)
+
+    def init_weights(self) -> None:
+        """N(0, ``init_std``) dense layers (biases 0), then ``init_cfg``.
+
+        The normal init comes first so that it overrides an enclosing
+        module's ``init_cfg`` (e.g. the Xavier init of an FPN's convs) and
+        ``init_cfg`` (a checkpoint) has the last word.
+        """
+        if not self.is_init:
+            self._init_normal()
+        super().init_weights()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
@@ -255,3 +273,142 @@ def init_self_attention_from_bottleneck(
         layer.out.weight.copy_(conv3.weight * s3.view(-1, 1, 1, 1).to(conv3.weight))
         layer.out.bias.copy_(b3)
     return module
+
+
+def _checkpoint_state_dict(checkpoint: str, map_location: str) -> dict:
+    """The state dict of a checkpoint file / URL (``torchvision://``,
+    ``open-mmlab://``, ``http(s)://`` or a path), loaded as mmengine does."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location,
+                                            logger='current')
+    if not isinstance(ckpt, dict):
+        raise ValueError(f'BottleneckAttentionInit: checkpoint {checkpoint!r} '
+                         f'holds a {type(ckpt).__name__}, not a state dict')
+    state = ckpt.get('state_dict', ckpt)
+    # a checkpoint of a wrapped (DDP) model
+    return {k[len('module.'):] if k.startswith('module.') else k: v
+            for k, v in state.items()}
+
+
+@WEIGHT_INITIALIZERS.register_module(name='BottleneckAttentionInit')
+class BottleneckAttentionInit:
+    """Initialise a :class:`BottleneckSelfAttention` from ResNet bottleneck
+    weights in a checkpoint (seed 002 §3.4 / §4.5) - the ``init_cfg`` form of
+    :func:`init_self_attention_from_bottleneck`.
+
+    Each stacked layer takes the 1x1 ``conv1`` (query, key, value) and
+    ``conv3`` (out) of one bottleneck block, found in the checkpoint's state
+    dict under ``prefix``: for a ResNet checkpoint (``torchvision://
+    resnet50``, ``open-mmlab://detectron2/resnet50_caffe``) ``'layer4.1.'``
+    is the second block of c5 (C=2048, the C5 module of SAFPN) and
+    ``'layer3.1.'`` the second block of c4 (C=1024, the C4 neck of the C4
+    Faster R-CNN); a detector checkpoint needs ``'backbone.layer4.1.'``.
+    Only non-first blocks fit (their input has 4 x planes channels).
+
+    Usage, inside the neck's attention config::
+
+        attention_cfg=dict(
+            type='BottleneckSelfAttention', reduction=4, num_heads=4,
+            init_cfg=dict(type='BottleneckAttentionInit',
+                          checkpoint='torchvision://resnet50',
+                          prefix='layer4.1.'))
+
+    The weights are loaded when the model's ``init_weights`` runs (the
+    runner does it before training), not when the model is built.
+
+    Args:
+        checkpoint: path or URL, as for mmengine's ``Pretrained`` init.
+        prefix: the block's key prefix (``'layer4.1.'``; a missing final dot
+            is added), or one prefix per stacked layer
+            (``['layer3.1.', 'layer3.2.']``). A single prefix initialises
+            every layer from the same block.
+        fold_norm: also fold the block's ``bn1`` into query/key/value and
+            ``bn3`` into out (inference statistics and affine; see
+            :func:`init_self_attention_from_bottleneck`). The paper copies
+            the conv weights only (default ``False``).
+        norm_eps: the epsilon of the folded BatchNorms (not stored in
+            checkpoints; 1e-5 in torchvision's and mmdet's ResNets).
+        map_location: where the checkpoint tensors are loaded.
+    """
+
+    def __init__(self,
+                 checkpoint: str,
+                 prefix: Union[str, Sequence[str]],
+                 fold_norm: bool = False,
+                 norm_eps: float = 1e-5,
+                 map_location: str = 'cpu'):
+        if not isinstance(checkpoint, str) or not checkpoint:
+            raise ValueError('BottleneckAttentionInit: checkpoint must be a '
+                             f'path or URL, got {checkpoint!r}')
+        prefixes = [prefix] if isinstance(prefix, str) else list(prefix)
+        if not prefixes or not all(isinstance(p, str) and p
+                                   for p in prefixes):
+            raise ValueError('BottleneckAttentionInit: prefix must be a '
+                             'non-empty str or a list of them, got '
+                             f'{prefix!r}')
+        self.checkpoint = checkpoint
+        self.prefixes = [p if p.endswith('.') else p + '.' for p in prefixes]
+        self.single = isinstance(prefix, str)
+        self.fold_norm = fold_norm
+        self.norm_eps = norm_eps
+        self.map_location = map_location
+
+    def __call__(self, module: nn.Module) -> None:
+        if not isinstance(module, BottleneckSelfAttention):
+            raise ValueError(
+                'BottleneckAttentionInit initialises a BottleneckSelfAttention '
+                f'(give it as that module\'s init_cfg), got '
+                f'{type(module).__name__}')
+        if not self.single and len(self.prefixes) != len(module.layers):
+            raise ValueError(
+                f'BottleneckAttentionInit: {len(self.prefixes)} prefixes '
+                f'{self.prefixes} for a module of {len(module.layers)} layers '
+                '(give one per layer, or one str for all)')
+        state = _checkpoint_state_dict(self.checkpoint, self.map_location)
+        blocks = [self._block(state, p) for p in self.prefixes]
+        try:
+            init_self_attention_from_bottleneck(
+                module, blocks[0] if self.single else blocks, self.fold_norm)
+        except ValueError as e:
+            raise ValueError(f'BottleneckAttentionInit: blocks {self.prefixes} '
+                             f'of {self.checkpoint!r}: {e}') from e
+        if hasattr(module, '_params_init_info'):
+            from mmengine.model.weight_init import update_init_info
+            update_init_info(module, init_info=self._get_init_info())
+
+    def _block(self, state: dict, prefix: str) -> nn.Module:
+        """A stand-in bottleneck holding the checkpoint's conv1 / conv3
+        (and bn1 / bn3 with ``fold_norm``) under ``prefix``."""
+        norm_keys = ('weight', 'bias', 'running_mean', 'running_var')
+        needed = ['conv1.weight', 'conv3.weight']
+        if self.fold_norm:
+            needed += [f'bn{i}.{k}' for i in (1, 3) for k in norm_keys]
+        for key in needed:
+            if prefix + key not in state:
+                blocks = [k[:-len('conv1.weight')] for k in state
+                          if k.endswith('.conv1.weight')]
+                if len(blocks) > 8:
+                    blocks = blocks[:4] + ['...'] + blocks[-4:]
+                raise ValueError(
+                    f'BottleneckAttentionInit: {prefix + key!r} is not in '
+                    f'checkpoint {self.checkpoint!r} (its blocks with a '
+                    f'conv1: {", ".join(blocks) or "none"})')
+        block = nn.Module()
+        for i in (1, 3):
+            weight = state[f'{prefix}conv{i}.weight']
+            conv = nn.Conv2d(weight.shape[1], weight.shape[0],
+                             tuple(weight.shape[2:]), bias=False)
+            conv.weight = nn.Parameter(weight.detach().clone(),
+                                       requires_grad=False)
+            setattr(block, f'conv{i}', conv)
+            if self.fold_norm:
+                norm = nn.BatchNorm2d(weight.shape[0], eps=self.norm_eps)
+                for k in norm_keys:
+                    getattr(norm, k).data.copy_(state[f'{prefix}bn{i}.{k}'])
+                setattr(block, f'bn{i}', norm.eval())
+        return block
+
+    def _get_init_info(self) -> str:
+        return (f'{type(self).__name__}: checkpoint={self.checkpoint}, '
+                f'prefix={self.prefixes if not self.single else self.prefixes[0]}, '
+                f'fold_norm={self.fold_norm}')
