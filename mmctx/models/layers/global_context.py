@@ -6,8 +6,9 @@ Three steps (Eq. 4): (a) context modelling -- attention pooling with one
 query-independent map (``pooling='att'``) or global average pooling
 (``'avg'``, SE-style); (b) a bottleneck transform C -> C/r -> C with layer
 norm before the ReLU (§4.2; ``bottleneck=False`` is one C x C conv, the
-"w/o ratio" row of Table 5(d)); (c) fusion by broadcast addition (``'add'``)
-and/or channel rescaling with a sigmoid (``'mul'``, Table 5(f)).
+"w/o ratio" row of Table 5(d); ``norm=None`` / ``act=None`` drop the LN /
+the ReLU, its "r16" and "r16+ReLU" rows); (c) fusion by broadcast addition
+(``'add'``) and/or channel rescaling with a sigmoid (``'mul'``, Table 5(f)).
 The transform has 2 C^2 / r weights (§4.2).
 """
 from typing import Optional, Sequence, Union
@@ -31,6 +32,7 @@ class GlobalContextBlock(nn.Module):
         pooling: ``'att'`` (attention pooling, W_k) or ``'avg'``.
         fusion: ``'add'``, ``'mul'`` or a sequence of both.
         norm: ``'LN'`` (layer norm over the C/r hidden channels) or None.
+        act: ``'ReLU'`` after the norm, or None (a linear bottleneck).
         bottleneck: two-layer bottleneck (True) or a single C x C conv.
         zero_init: zero-init the last conv of the ``'add'`` transform so the
             block starts as the identity.
@@ -43,6 +45,7 @@ class GlobalContextBlock(nn.Module):
                  pooling: str = 'att',
                  fusion: Union[str, Sequence[str]] = 'add',
                  norm: Optional[str] = 'LN',
+                 act: Optional[str] = 'ReLU',
                  bottleneck: bool = True,
                  zero_init: bool = True):
         super().__init__()
@@ -63,11 +66,14 @@ class GlobalContextBlock(nn.Module):
                              f'{fusion!r}')
         if norm not in ('LN', None):
             raise ValueError(f"norm must be 'LN' or None, got {norm!r}")
+        if act not in ('ReLU', None):
+            raise ValueError(f"act must be 'ReLU' or None, got {act!r}")
         self.in_channels = in_channels
         self.ratio = ratio
         self.pooling = pooling
         self.fusion = fusions
         self.norm = norm
+        self.act = act
         self.bottleneck = bottleneck
         self.hidden_channels = in_channels // ratio if bottleneck else None
         if pooling == 'att':
@@ -89,7 +95,9 @@ class GlobalContextBlock(nn.Module):
         layers = [nn.Conv2d(c, h, 1)]
         if self.norm == 'LN':
             layers.append(nn.LayerNorm([h, 1, 1]))
-        layers += [nn.ReLU(inplace=True), nn.Conv2d(h, c, 1)]
+        if self.act == 'ReLU':
+            layers.append(nn.ReLU(inplace=True))
+        layers.append(nn.Conv2d(h, c, 1))
         return nn.Sequential(*layers)
 
     def init_weights(self) -> None:
