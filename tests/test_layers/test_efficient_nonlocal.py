@@ -6,13 +6,13 @@ import pytest
 import torch
 from mmengine.registry import MODELS
 from scipy.fft import dctn
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import mmctx  # noqa: F401  (registers the blocks)
 from mmctx.analysis.memory import peak_memory
 from mmctx.models.layers import EfficientNonLocal2d
 from mmctx.models.layers.efficient_nonlocal import (dct_lowpass,
                                                     dct_position_matrix)
+from layer_helpers import LargestTensor  # noqa: E402
 
 C = 8
 
@@ -265,21 +265,6 @@ def test_bad_arguments(kwargs, name):
         MODELS.build(cfg)
 
 
-class _LargestTensor(TorchDispatchMode):
-    """Records the largest number of elements of any tensor an op returns."""
-
-    def __init__(self):
-        super().__init__()
-        self.largest = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in torch.utils._pytree.tree_leaves(out):
-            if isinstance(t, torch.Tensor):
-                self.largest = max(self.largest, t.numel())
-        return out
-
-
 def test_efficient_never_forms_an_hw_by_hw_matrix():
     """96x96 map (N = 9216): the dense family member must hold an N x N
     float32 matrix (340 MB); ENL with the DCT term must not.
@@ -296,7 +281,7 @@ def test_efficient_never_forms_an_hw_by_hw_matrix():
     dense_nl = twin(eff, mode='explicit')
     x = torch.randn(1, C, h, w, requires_grad=True)
 
-    with _LargestTensor() as spy:
+    with LargestTensor() as spy:
         eff(x).sum().backward()
     assert spy.largest < n * 64  # O(HW) tensors only (N x C at most)
 

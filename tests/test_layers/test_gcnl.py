@@ -3,11 +3,11 @@ import math
 
 import pytest
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 from mmengine.registry import MODELS
 
 import mmctx  # noqa: F401
 from mmctx.models.layers.gcnl import relative_position_encoding
+from layer_helpers import LargestTensor  # noqa: E402
 
 
 def _build(**kwargs):
@@ -101,21 +101,6 @@ def test_fused_equals_explicit_and_all_parameters_learn(sub_sample):
         assert torch.allclose(a, b, atol=1e-4)
 
 
-class _LargestTensor(TorchDispatchMode):
-    """Records the element count of the largest tensor any op returns."""
-
-    def __init__(self):
-        super().__init__()
-        self.largest = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in out if isinstance(out, (tuple, list)) else (out, ):
-            if isinstance(t, torch.Tensor):
-                self.largest = max(self.largest, t.numel())
-        return out
-
-
 @pytest.mark.parametrize('sub_sample,use_rel_pos', [(False, True), (True, True),
                                                     (False, False)])
 def test_fused_never_forms_the_relation_or_bias_matrix(sub_sample, use_rel_pos):
@@ -132,7 +117,7 @@ def test_fused_never_forms_the_relation_or_bias_matrix(sub_sample, use_rel_pos):
     for impl in ('fused', 'explicit'):
         m = _build(in_channels=32, num_heads=heads, impl=impl, sub_sample=sub_sample,
                    use_rel_pos=use_rel_pos)
-        with _LargestTensor() as spy:
+        with LargestTensor() as spy:
             m(x).sum().backward()
         largest[impl] = spy.largest
     assert largest['explicit'] >= heads * n * kh * kw  # bias / relation matrix

@@ -5,14 +5,7 @@ from mmengine.registry import MODELS
 
 import mmctx  # noqa: F401  (registration)
 from mmctx.models.layers import GlobalContextBlock
-
-
-def _randomise(module):
-    torch.manual_seed(2)
-    for p in module.parameters():
-        with torch.no_grad():
-            p.copy_(torch.randn_like(p) * 0.3)
-    return module
+from layer_helpers import randomise  # noqa: E402
 
 
 def _conv(conv, v):
@@ -61,9 +54,9 @@ def _ref_gc(m, x):
 @pytest.mark.parametrize('norm,bottleneck', [('LN', True), (None, True),
                                              (None, False)])
 def test_gc_matches_eq5(pooling, fusion, norm, bottleneck):
-    m = _randomise(GlobalContextBlock(
+    m = randomise(GlobalContextBlock(
         8, ratio=4, pooling=pooling, fusion=fusion, norm=norm,
-        bottleneck=bottleneck)).eval()
+        bottleneck=bottleneck), 2).eval()
     x = torch.randn(2, 8, 3, 5)
     with torch.no_grad():
         torch.testing.assert_close(m(x), _ref_gc(m, x), rtol=1e-4, atol=1e-4)
@@ -76,7 +69,7 @@ def test_zero_init_and_gradients():
     x = torch.randn(2, 8, 4, 4)
     m = GlobalContextBlock(8, ratio=4)
     torch.testing.assert_close(m(x), x)  # last add conv zero-init
-    m = _randomise(GlobalContextBlock(8, ratio=2, fusion=('add', 'mul')))
+    m = randomise(GlobalContextBlock(8, ratio=2, fusion=('add', 'mul')), 2)
     for t in (m.channel_add, m.channel_mul):  # keep the ReLU units alive
         t[1].bias.data.fill_(1.0)
     m(x).square().sum().backward()
@@ -87,7 +80,7 @@ def test_zero_init_and_gradients():
 @pytest.mark.parametrize('hw', [(1, 1), (3, 7), (6, 2)])
 def test_odd_maps_and_bf16(hw):
     x = torch.randn(2, 16, *hw)
-    m = _randomise(GlobalContextBlock(16, fusion=('add', 'mul')))
+    m = randomise(GlobalContextBlock(16, fusion=('add', 'mul')), 2)
     assert m(x).shape == x.shape
     with torch.autocast('cpu', dtype=torch.bfloat16):
         y = m(x)

@@ -2,21 +2,13 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils._python_dispatch import TorchDispatchMode
 from mmengine.registry import MODELS
 
 import mmctx  # noqa: F401  (registration)
 from mmctx.models.layers import NonLocal2dBlock, SimplifiedNonLocal2d
+from layer_helpers import LargestTensor, randomise  # noqa: E402
 
 MODES = ('embedded_gaussian', 'gaussian', 'dot_product', 'concatenation')
-
-
-def _randomise(module):
-    torch.manual_seed(1)
-    for p in module.parameters():
-        with torch.no_grad():
-            p.copy_(torch.randn_like(p) * 0.3)
-    return module
 
 
 def _conv1x1(conv, v):
@@ -67,8 +59,8 @@ def _ref_nonlocal(m, x):
 @pytest.mark.parametrize('mode', MODES)
 @pytest.mark.parametrize('sub_sample', [False, True])
 def test_nonlocal_matches_eq1(mode, sub_sample):
-    m = _randomise(NonLocal2dBlock(6, mode=mode, sub_sample=sub_sample,
-                                   impl='explicit')).eval()
+    m = randomise(NonLocal2dBlock(6, mode=mode, sub_sample=sub_sample,
+                                  impl='explicit'), 1).eval()
     x = torch.randn(2, 6, 4, 5)
     with torch.no_grad():
         ref = _ref_nonlocal(m, x)
@@ -86,7 +78,7 @@ def test_nonlocal_matches_eq1(mode, sub_sample):
 
 def _twins(mode, sub_sample, c=8):
     """The same randomised block with impl='fused' and impl='explicit'."""
-    fused = _randomise(NonLocal2dBlock(c, mode=mode, sub_sample=sub_sample))
+    fused = randomise(NonLocal2dBlock(c, mode=mode, sub_sample=sub_sample), 1)
     explicit = NonLocal2dBlock(c, mode=mode, sub_sample=sub_sample,
                                impl='explicit')
     explicit.load_state_dict(fused.state_dict())
@@ -108,21 +100,6 @@ def test_fused_equals_explicit_forward_and_gradients(mode, sub_sample):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
 
-class _LargestTensor(TorchDispatchMode):
-    """Records the element count of the largest tensor any op returns."""
-
-    def __init__(self):
-        super().__init__()
-        self.largest = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for t in out if isinstance(out, (tuple, list)) else (out, ):
-            if isinstance(t, torch.Tensor):
-                self.largest = max(self.largest, t.numel())
-        return out
-
-
 @pytest.mark.parametrize('mode', MODES)
 def test_fused_never_forms_the_nxn_matrix(mode):
     """48x48 map, N = 2304: the explicit path forms the N x N matrix (5.3M
@@ -132,7 +109,7 @@ def test_fused_never_forms_the_nxn_matrix(mode):
     x = torch.randn(1, 8, 48, 48, requires_grad=True)
     largest = {}
     for m in _twins(mode, False):
-        with _LargestTensor() as spy:
+        with LargestTensor() as spy:
             m(x).sum().backward()
         largest[m.impl] = spy.largest
     assert largest['explicit'] >= n * n
@@ -144,7 +121,7 @@ def test_zero_init_identity_and_gradients():
     for mode in MODES:
         m = NonLocal2dBlock(8, mode=mode)
         torch.testing.assert_close(m(x), x)  # W_z zero-init -> identity
-        _randomise(m)
+        randomise(m, 1)
         m(x).square().sum().backward()
         for name, p in m.named_parameters():
             assert p.grad is not None and p.grad.abs().sum() > 0, (mode, name)
@@ -157,7 +134,7 @@ def test_odd_and_tiny_maps(hw):
     x = torch.randn(1, 4, *hw)
     for mode in MODES:
         for sub in (False, True):
-            m = _randomise(NonLocal2dBlock(4, mode=mode, sub_sample=sub))
+            m = randomise(NonLocal2dBlock(4, mode=mode, sub_sample=sub), 1)
             assert m(x).shape == x.shape
     assert SimplifiedNonLocal2d(4)(x).shape == x.shape
 
@@ -165,17 +142,17 @@ def test_odd_and_tiny_maps(hw):
 def test_bf16_autocast_cpu():
     x = torch.randn(1, 8, 4, 4)
     for mode in MODES:
-        m = _randomise(NonLocal2dBlock(8, mode=mode, sub_sample=True))
+        m = randomise(NonLocal2dBlock(8, mode=mode, sub_sample=True), 1)
         with torch.autocast('cpu', dtype=torch.bfloat16):
             y = m(x)
         assert y.shape == x.shape and torch.isfinite(y.float()).all()
-    s = _randomise(SimplifiedNonLocal2d(8))
+    s = randomise(SimplifiedNonLocal2d(8), 1)
     with torch.autocast('cpu', dtype=torch.bfloat16):
         assert torch.isfinite(s(x).float()).all()
 
 
 def test_simplified_matches_eq3():
-    m = _randomise(SimplifiedNonLocal2d(5)).eval()
+    m = randomise(SimplifiedNonLocal2d(5), 1).eval()
     x = torch.randn(2, 5, 3, 4)
     ref = torch.empty_like(x)
     with torch.no_grad():
@@ -191,7 +168,7 @@ def test_simplified_matches_eq3():
         assert m.get_attention(x).shape == (2, 1, 1, 12)
     m2 = SimplifiedNonLocal2d(5)
     torch.testing.assert_close(m2(x), x)
-    _randomise(m2)(x).sum().backward()
+    randomise(m2, 1)(x).sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0
                for p in m2.parameters())
 
