@@ -1,0 +1,119 @@
+"""Seed 002 Table 4 (configs/gsa, default_scope mmseg): semantic FPN R-50 on COCO-Stuff 164k,
+with mmseg's FPN (a) and with mmctx's SAFPN (b, self-attention between C5 and P5).
+
+Both configs build from the file and run one forward + backward on two 64x64 crops on the CPU
+(pretrained weights off here only); the setting is asserted from the file; the README's params
+are the built models'.
+"""
+import os.path as osp
+import re
+
+import pytest
+import torch
+from mmengine.config import Config
+
+from seg_helpers import CONFIGS, build_segmentor, seg_configs, train_step
+
+GSA = osp.join(CONFIGS, 'gsa')
+PATHS = seg_configs('gsa')
+SUFFIX = '_adam-sgd-4xb4-80k_coco-stuff164k-512x512.py'
+BASELINE = 'sem-fpn_r50_fpn' + SUFFIX
+WITH_SA = 'sem-fpn_r50_fpn-gsa' + SUFFIX
+
+
+def readme_params():
+    """{config: params in M} from the README's "Semantic segmentation" section."""
+    with open(osp.join(GSA, 'README.md')) as f:
+        text = f.read()
+    section = text[text.index('## Semantic segmentation'):]
+    rows = re.findall(r'\[([^\]]+)\]\(\./\1\.py\) \|[^|]*\| ([0-9.]+) \|', section)
+    return {name + '.py': float(m) for name, m in rows}
+
+
+def test_both_rows_have_a_config_and_a_readme_row():
+    assert sorted(osp.basename(p) for p in PATHS) == sorted([BASELINE, WITH_SA])
+    assert set(readme_params()) == {BASELINE, WITH_SA}
+
+
+@pytest.mark.parametrize('path', PATHS, ids=osp.basename)
+def test_config_one_step(path):
+    from mmctx.models.necks import SAFPN
+    from mmseg.models.necks import FPN
+    model, cfg = build_segmentor(path)
+    assert cfg.custom_imports.imports == ['mmctx']
+    if osp.basename(path) == WITH_SA:
+        assert isinstance(model.neck, SAFPN)
+        assert model.neck.attention.in_channels == 2048  # C5
+    else:
+        assert type(model.neck) is FPN
+    loss = train_step(model, size=64, batch=2)
+    assert torch.isfinite(loss)
+    for part in (model.neck, model.decode_head):
+        grads = [p.grad for p in part.parameters() if p.requires_grad]
+        assert all(g is not None for g in grads)
+    if osp.basename(path) == WITH_SA:
+        grads = [p.grad for p in model.neck.attention.parameters()]
+        assert any(g.abs().sum() > 0 for g in grads)  # the attention is trained
+    n = sum(p.numel() for p in model.parameters())
+    assert n / 1e6 == pytest.approx(readme_params()[osp.basename(path)], abs=0.006)
+
+
+def test_the_rows_differ_only_in_the_attention():
+    base, _ = build_segmentor(osp.join(GSA, BASELINE))
+    sa, _ = build_segmentor(osp.join(GSA, WITH_SA))
+    n_base = sum(p.numel() for p in base.parameters())
+    n_att = sum(p.numel() for p in sa.neck.attention.parameters())
+    assert n_att > 0
+    assert sum(p.numel() for p in sa.parameters()) == n_base + n_att
+    # the same FPN weights (mmseg's FPN and mmdet's, SAFPN's base, share the layout)
+    fpn = {k: v.shape for k, v in sa.neck.state_dict().items() if not k.startswith('attention')}
+    assert fpn == {k: v.shape for k, v in base.neck.state_dict().items()}
+
+
+@pytest.mark.parametrize('path', PATHS, ids=osp.basename)
+def test_setting(path):
+    cfg = Config.fromfile(path)
+    assert cfg.default_scope == 'mmseg'
+    # data: mmseg's COCO-Stuff 164k (171 classes), 512x512 crops, 4 GPUs x 4 images
+    assert cfg.train_dataloader.dataset.type == 'COCOStuffDataset'
+    assert cfg.model.decode_head.num_classes == 171
+    assert tuple(cfg.model.data_preprocessor.size) == (512, 512)
+    crop, = [t for t in cfg.train_dataloader.dataset.pipeline if t.type == 'RandomCrop']
+    assert tuple(crop.crop_size) == (512, 512)
+    assert cfg.train_dataloader.batch_size == 4
+    assert cfg.train_cfg.max_iters == 80000 == cfg.param_scheduler[0].end
+    # Table 4's mIoU, fwIoU, mACC, pACC from one evaluator
+    assert cfg.val_evaluator.type == cfg.test_evaluator.type == 'FWIoUMetric'
+    # model: plain R-50 (torchvision weights, frozen BN), FPN, Panoptic-FPN-style semantic head
+    assert cfg.model.backbone.type == 'ResNet' and cfg.model.backbone.depth == 50
+    assert cfg.model.pretrained == 'torchvision://resnet50'
+    assert cfg.model.backbone.norm_cfg == dict(type='BN', requires_grad=False)
+    assert cfg.model.backbone.norm_eval
+    assert cfg.model.decode_head.type == 'FPNHead'
+    assert tuple(cfg.model.decode_head.feature_strides) == (4, 8, 16, 32)
+    assert cfg.model.decode_head.norm_cfg.type == 'SyncBN'
+    # §4.5: Adam, then SGD
+    assert cfg.optim_wrapper.optimizer.type == 'Adam'
+    assert cfg.optim_wrapper.optimizer.lr == 1e-4
+    hook, = [h for h in cfg.custom_hooks if h.type == 'AdamToSGDHook']
+    assert hook.switch_iter == 60000 and hook.sgd_cfg.type == 'SGD'
+    if osp.basename(path) == WITH_SA:
+        assert cfg.model.neck.type == 'mmdet.SAFPN'
+        assert cfg.model.neck.attention_cfg.num_heads == 4  # 1 layer x 4 heads, Tables 1-2
+        assert cfg.model.neck.attention_cfg.num_layers == 1
+    else:
+        assert cfg.model.neck.type == 'FPN'
+
+
+def test_pipelines_and_evaluator_build():
+    """mmseg's COCO-Stuff pipelines and the evaluator / hook the config names build."""
+    from mmcv.transforms import Compose
+    from mmengine.registry import HOOKS
+    from mmseg.registry import METRICS
+    cfg = Config.fromfile(osp.join(GSA, WITH_SA))
+    for pipeline in (cfg.train_dataloader.dataset.pipeline, cfg.test_dataloader.dataset.pipeline):
+        assert len(Compose(pipeline).transforms) == len(pipeline)
+    metric = METRICS.build(cfg.val_evaluator)
+    assert type(metric).__name__ == 'FWIoUMetric'
+    hook = HOOKS.build(cfg.custom_hooks[0])
+    assert hook.switch_iter == 60000 and hook.sgd_cfg['lr'] == 0.01
