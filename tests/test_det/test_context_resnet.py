@@ -249,3 +249,30 @@ def test_residual_object_context_is_x_plus_ocp(attention, extra, last):
     x = torch.randn(2, 16, 6, 8)
     with torch.no_grad():
         torch.testing.assert_close(block(x), x + ocp(x))
+
+
+@pytest.mark.parametrize('plugin', [
+    dict(type='NonLocal2dBlock', zero_init=True),
+    dict(type='ResidualObjectContext', attention='isa', groups=(2, 2))])
+def test_pretrained_init_cfg_loads_plain_weights_and_starts_as_the_plain_net(plugin, tmp_path):
+    """init_cfg=Pretrained with a plain ResNet checkpoint (as torchvision://resnet50):
+    every ResNet weight loaded, the zero-initialised plugin leaves the outputs unchanged."""
+    torch.manual_seed(0)
+    plain = ResNet(**SMALL)
+    for p in plain.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    torch.save({'state_dict': plain.state_dict()}, tmp_path / 'plain.pth')
+    net = MODELS.build(dict(
+        type='ContextResNet', **SMALL,
+        init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 'plain.pth')),
+        plugins=[dict(cfg=plugin, stages=(False, False, True, False), position='after_add',
+                      blocks=(-2, ))]))
+    net.init_weights()
+    for k, v in plain.state_dict().items():
+        assert torch.equal(net.state_dict()[k], v), k
+    net.eval()
+    plain.eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        for a, b in zip(net(x), plain(x)):
+            torch.testing.assert_close(a, b)
