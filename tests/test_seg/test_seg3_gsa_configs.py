@@ -101,6 +101,10 @@ def test_setting(path):
         assert cfg.model.neck.type == 'mmdet.SAFPN'
         assert cfg.model.neck.attention_cfg.num_heads == 4  # 1 layer x 4 heads, Tables 1-2
         assert cfg.model.neck.attention_cfg.num_layers == 1
+        # §3.4 / §4.5: the attention starts from the backbone checkpoint's c5 block 2
+        init = cfg.model.neck.attention_cfg.init_cfg
+        assert init.type == 'BottleneckAttentionInit' and init.prefix == 'layer4.1.'
+        assert init.checkpoint == cfg.model.pretrained
     else:
         assert cfg.model.neck.type == 'FPN'
 
@@ -117,3 +121,22 @@ def test_pipelines_and_evaluator_build():
     assert type(metric).__name__ == 'FWIoUMetric'
     hook = HOOKS.build(cfg.custom_hooks[0])
     assert hook.switch_iter == 60000 and hook.sgd_cfg['lr'] == 0.01
+
+
+def test_attention_starts_from_the_backbone_checkpoint(tmp_path):
+    """Row (b): the segmentor's init_weights loads c5 block 2's conv1 / conv3 of the checkpoint
+    the backbone loads into the SAFPN attention (here a checkpoint of the built backbone saved
+    under the torchvision key names, which mmseg's ResNet shares)."""
+    torch.manual_seed(0)
+    model, cfg = build_segmentor(osp.join(GSA, WITH_SA))
+    state = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    ckpt = str(tmp_path / 'resnet50.pth')
+    torch.save(state, ckpt)
+    model, _ = build_segmentor(osp.join(GSA, WITH_SA), **{
+        'model.neck.attention_cfg.init_cfg.checkpoint': ckpt})
+    layer = model.neck.attention.layers[0]
+    assert not torch.equal(layer.query.weight, state['layer4.1.conv1.weight'])
+    model.init_weights()
+    assert torch.equal(layer.query.weight, state['layer4.1.conv1.weight'])
+    assert torch.equal(layer.key.weight, state['layer4.1.conv1.weight'])
+    assert torch.equal(layer.out.weight, state['layer4.1.conv3.weight'])
