@@ -1,0 +1,15 @@
+# seed 001 (GCNet) Table 5(f) att+scale: attention pooling, r16
+# bottleneck, sigmoid channel rescaling, in every c3-c5 block.
+_base_ = './mask-rcnn_r50-syncbn_fpn_1x_coco.py'
+
+model = dict(
+    backbone=dict(plugins=[
+        dict(
+            cfg=dict(
+                type='GlobalContextBlock',
+                ratio=16,
+                pooling='att',
+                fusion='mul'),
+            stages=(False, True, True, True),
+            position='after_conv3')
+    ]))

@@ -1,0 +1,11 @@
+# seed 001 (GCNet) Table 5(c) stage c4: GC r16 after conv3 of the 6 c4
+# bottlenecks only.
+_base_ = './mask-rcnn_r50-syncbn_fpn_1x_coco.py'
+
+model = dict(
+    backbone=dict(plugins=[
+        dict(
+            cfg=dict(type='GlobalContextBlock', ratio=16),
+            stages=(False, False, True, False),
+            position='after_conv3')
+    ]))
