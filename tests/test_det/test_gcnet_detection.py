@@ -171,15 +171,28 @@ def test_every_table_row_has_a_config():
     assert not unused, f'configs in no table row: {unused}'
 
 
-def test_readme_lists_every_row():
+def _readme_rows():
+    """(table, row) -> (config, our params in M) of the README's section."""
     with open(osp.join(CONFIGS, 'gcnet', 'README.md')) as f:
         text = f.read()
-    det = text.split('## Detection')[1].split('\n## ')[0]
-    table_rows = [r for r in det.splitlines() if r.startswith('| 5') or
-                  r.startswith('| 6') or r.startswith('| 7')]
-    listed = {(r.split('|')[1].strip(), r.split('|')[2].strip()):
-              re.search(r'\(([^)]+\.py)\)', r).group(1) for r in table_rows}
-    assert listed == ROWS
+    section = text.split('## Detection')[1].split('\n## ')[0]
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.split('|')[1:-1]]
+        if len(cells) == 6 and re.fullmatch(r'[567][a-f]', cells[0]):
+            config = re.search(r'\(([^)]+\.py)\)', cells[2]).group(1)
+            rows[(cells[0], cells[1])] = (config, float(cells[5].split()[0]))
+    return rows
+
+
+README_ROWS = _readme_rows()
+README_PARAMS = dict(README_ROWS.values())
+
+
+def test_readme_lists_every_row():
+    assert {k: v[0] for k, v in README_ROWS.items()} == ROWS
+    # a config listed twice gives the same params both times
+    assert len(set(README_ROWS.values())) == len(README_PARAMS) == len(NAMES)
 
 
 @pytest.mark.parametrize('path', GCNET_CONFIGS, ids=osp.basename)
@@ -270,6 +283,7 @@ def test_config_builds_and_trains_one_step(path):
         assert len(dcn) == sum(STAGE_BLOCKS[depth][1:])
 
     total = sum(p.numel() for p in model.parameters()) / 1e6
+    assert abs(total - README_PARAMS[name]) < 0.006  # README: 0.01 M
     extra = sum(p.numel() for b in blocks.values()
                 for p in b.parameters()) / 1e6
     if name in PAPER_PARAMS:
