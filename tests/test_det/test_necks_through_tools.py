@@ -4,11 +4,12 @@
 ``base_channels=16``; 64-channel necks; few RoIs; 128 px shapes scenes) for a
 few iterations and ``tools/test.py`` evaluates the checkpoint with the metric
 of its task (COCO bbox, bbox + segm, PQ). Every case checks that the metric
-lines are printed and in range, and that the context module's parameters were
-trained: the run starts from a saved init (``load_from``) or, for the C4
-neck, from a ResNet checkpoint through ``BottleneckAttentionInit``, and every
-parameter tensor of the module must have moved by more than weight decay
-alone can move it.
+lines are printed and in range, that ``--out`` holds one prediction of the
+task's kind per scene, and that the context module trained: the run starts
+from a saved init (``load_from``) or, for the C4 neck, from a ResNet
+checkpoint through ``BottleneckAttentionInit``, and every weight tensor of the
+context block (and of the rest of the neck) must have moved by more than
+weight decay alone can move it.
 
 Cases: EBFPN (seed 000) in Mask R-CNN, ENLFPN (seed 003) in Faster R-CNN,
 SAFPN (seed 002) in Panoptic FPN, C4SelfAttentionNeck (seed 002) in Faster
@@ -65,14 +66,16 @@ RCNN_FPN = '''
     train_cfg=dict(rpn_proposal=dict(nms_pre=256, max_per_img=64),
                    rcnn=dict(sampler=dict(num=32))),
     test_cfg=dict(rpn=dict(nms_pre=256, max_per_img=32),
-                  rcnn=dict(score_thr=0.0, max_per_img=20))'''
+                  {rcnn_test})'''
+RCNN_TEST = 'rcnn=dict(score_thr=0.0, max_per_img=20)'
 MASK = ''',
         mask_roi_extractor=dict(out_channels=64),
         mask_head=dict(num_convs=2, in_channels=64, conv_out_channels=64,
                        num_classes=4)'''
+FASTER_HEADS = RCNN_FPN.format(mask='', rcnn_test=RCNN_TEST)
+MASK_HEADS = RCNN_FPN.format(mask=MASK, rcnn_test=RCNN_TEST)
 FASTER = 'mmdet::_base_/models/faster-rcnn_r50_fpn.py'
 MASK_RCNN = 'mmdet::_base_/models/mask-rcnn_r50_fpn.py'
-INSTANCES = "'annotations/instances_val.json'"
 BBOX = ('coco/bbox_mAP', 'coco/bbox_mAP_50')
 SEGM = ('coco/segm_mAP', 'coco/segm_mAP_50')
 PQ = ('coco_panoptic/PQ', 'coco_panoptic/SQ', 'coco_panoptic/RQ')
@@ -85,13 +88,13 @@ CASES = {
     neck=[{FPN},
           dict(type='EBFPN', in_channels=64, num_levels=5, refine_level=2,
                refine_cfg=dict(type='GCNLBlock', reduction=1, num_heads=8,
-                               sub_sample=True))],''' + RCNN_FPN.format(mask=MASK)),
+                               sub_sample=True))],''' + MASK_HEADS),
     # seed 003: efficient non-local blocks on the top-down path
     'ENLFPN-faster-rcnn': dict(
         model_base=FASTER, data='shapes_detection.py', metrics=BBOX,
         model='''
     neck=dict(type='ENLFPN', in_channels=[64, 128, 256, 512], out_channels=64,
-              num_outs=5),''' + RCNN_FPN.format(mask='')),
+              num_outs=5),''' + FASTER_HEADS),
     # seed 002 Fig. 4 / Table 5: self-attention between C5 and P5, panoptic
     'SAFPN-panoptic-fpn': dict(
         model_base=MASK_RCNN, data='shapes_panoptic.py', metrics=PQ,
@@ -112,23 +115,16 @@ CASES = {
         loss_seg=dict(type='CrossEntropyLoss', ignore_index=255,
                       loss_weight=0.5)),
     panoptic_fusion_head=dict(type='HeuristicFusionHead',
-                              num_things_classes=4, num_stuff_classes=2),
-    rpn_head=dict(in_channels=64, feat_channels=64),
-    roi_head=dict(
-        bbox_roi_extractor=dict(out_channels=64),
-        bbox_head=dict(in_channels=64, fc_out_channels=128, num_classes=4),
-        mask_roi_extractor=dict(out_channels=64),
-        mask_head=dict(num_convs=2, in_channels=64, conv_out_channels=64,
-                       num_classes=4)),
-    train_cfg=dict(rpn_proposal=dict(nms_pre=256, max_per_img=64),
-                   rcnn=dict(sampler=dict(num=32))),
-    # stuff_area_limit scaled from 4096 px at COCO size to 128 px scenes
-    test_cfg=dict(
-        rpn=dict(nms_pre=256, max_per_img=32),
-        rcnn=dict(score_thr=0.6, nms=dict(type='nms', iou_threshold=0.5,
-                                          class_agnostic=True),
-                  max_per_img=20, mask_thr_binary=0.5),
-        panoptic=dict(mask_overlap=0.5, stuff_area_limit=256))'''),
+                              num_things_classes=4, num_stuff_classes=2),''' +
+        RCNN_FPN.format(
+            mask=MASK,
+            # mmdet's Panoptic FPN test settings; stuff_area_limit scaled
+            # from 4096 px at COCO size to the 128 px scenes
+            rcnn_test='''rcnn=dict(
+                      score_thr=0.6, max_per_img=20, mask_thr_binary=0.5,
+                      nms=dict(type='nms', iou_threshold=0.5,
+                               class_agnostic=True)),
+                  panoptic=dict(mask_overlap=0.5, stuff_area_limit=256)''')),
     # seed 002 Fig. 3: self-attention on C4 before the RPN; the attention
     # starts from the 1x1 convs of c4's block 2 in the backbone's checkpoint.
     # The C5 RoI head is a ResNet-18 c5 (256 -> 512 channels), which takes
@@ -163,7 +159,7 @@ CASES = {
                                 stages=(False, False, True, False),
                                 position='after_add', blocks=(-2, ))]''',
         model=f'''
-    neck={FPN},''' + RCNN_FPN.format(mask='')),
+    neck={FPN},''' + FASTER_HEADS),
 }
 
 
