@@ -1,1 +1,1 @@
-from . import backbones, decode_heads, layers, necks, plugins  # noqa: F401
+from . import backbones, decode_heads, layers, necks  # noqa: F401

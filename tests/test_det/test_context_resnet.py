@@ -6,7 +6,8 @@ import torch.nn.functional as F
 from mmdet.models.backbones import ResNet
 from mmdet.registry import MODELS
 
-from mmctx.models.backbones import ContextResNet, ResidualObjectContext
+from mmctx.models.backbones import ContextResNet
+from mmctx.models.layers import ResidualObjectContext
 from mmctx.models.layers import ObjectContextPooling
 
 # ResNet-50 at 1/8 width: stages of 3, 4, 6, 3 blocks, planes 8..64, outputs 32..256
