@@ -1,16 +1,7 @@
 # Seed 002 Table 6 R-50 + GC, SGD with momentum (diverged in the paper).
-_base_ = ['./_base_/faster-rcnn_r50-caffe-c4_600-1024.py']
+# The Adam-then-SGD config of the same row with SGD from the start.
+_base_ = ['./faster-rcnn_r50-caffe-c4-gsa_adam-sgd-1x_coco-600.py']
 
-# self-attention on C4 (1024 ch), its dense layers initialised from conv1 /
-# conv3 of c4's block 2 (layer3.1) in the checkpoint the
-# backbone loads (seed 002 §3.4, §4.5)
-model = dict(
-    neck=dict(
-        type='C4SelfAttentionNeck', in_channels=1024,
-        attention_cfg=dict(
-            type='BottleneckSelfAttention', reduction=4, num_heads=4, num_layers=1,
-            init_cfg=dict(type='BottleneckAttentionInit', checkpoint={{_base_.model.backbone.init_cfg.checkpoint}},
-                          prefix='layer3.1.'))))
 # Table 6 'SGD with momentum' row: no Adam phase.
 optim_wrapper = dict(_delete_=True, type='OptimWrapper', optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001))
 custom_hooks = []

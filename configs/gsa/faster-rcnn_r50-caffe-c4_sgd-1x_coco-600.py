@@ -1,5 +1,6 @@
 # Seed 002 Table 6 R-50, SGD with momentum.
-_base_ = ['./_base_/faster-rcnn_r50-caffe-c4_600-1024.py']
+# The Adam-then-SGD config of the same row with SGD from the start.
+_base_ = ['./faster-rcnn_r50-caffe-c4_adam-sgd-1x_coco-600.py']
 
 # Table 6 'SGD with momentum' row: no Adam phase.
 optim_wrapper = dict(_delete_=True, type='OptimWrapper', optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0001))
