@@ -13,7 +13,8 @@ import re
 import pytest
 import torch
 
-from det_helpers import CONFIGS, build_detector, det_configs, train_step
+import zoo_helpers
+from det_helpers import build_detector, det_configs, train_step
 
 GCNET_CONFIGS = det_configs('gcnet')
 NAMES = {osp.basename(p) for p in GCNET_CONFIGS}
@@ -173,16 +174,10 @@ def test_every_table_row_has_a_config():
 
 def _readme_rows():
     """(table, row) -> (config, our params in M) of the README's section."""
-    with open(osp.join(CONFIGS, 'gcnet', 'README.md')) as f:
-        text = f.read()
-    section = text.split('## Detection')[1].split('\n## ')[0]
-    rows = {}
-    for line in section.splitlines():
-        cells = [c.strip() for c in line.split('|')[1:-1]]
-        if len(cells) == 6 and re.fullmatch(r'[567][a-f]', cells[0]):
-            config = re.search(r'\(([^)]+\.py)\)', cells[2]).group(1)
-            rows[(cells[0], cells[1])] = (config, float(cells[5].split()[0]))
-    return rows
+    params = zoo_helpers.readme_params('gcnet', 'Detection')
+    return {(cells[0], cells[1]): (config, params[config])
+            for config, cells in zoo_helpers.readme_rows('gcnet', 'Detection')
+            if re.fullmatch(r'[567][a-f]', cells[0])}
 
 
 README_ROWS = _readme_rows()

@@ -8,11 +8,11 @@ output of ``layer3[-2]`` and receives gradients there; its parameter count
 and overhead over the baseline are the ones the paper folder's README lists.
 """
 import os.path as osp
-import re
 
 import pytest
 import torch
 
+import zoo_helpers
 from det_helpers import CONFIGS, build_detector, train_step
 from mmctx.models.backbones import ContextBottleneck, ContextResNet
 
@@ -36,19 +36,13 @@ PLACEMENTS = {
 
 
 def readme_params(paper):
-    """{config file: params in M} from the rows of ``configs/<paper>/README.md``."""
-    with open(osp.join(CONFIGS, paper, 'README.md')) as f:
-        text = f.read()
-    rows = re.findall(r'\[[^\]]+\]\(\./([^)]+\.py)\) \|[^|\n]*\| ([0-9.]+)', text)
-    return {name: float(m) for name, m in rows}
+    """{config file: params in M} from the detection rows of ``configs/<paper>/README.md``."""
+    return zoo_helpers.readme_params(paper, 'Detection')
 
 
 def readme_overheads(paper):
     """{config file: overhead over its baseline in M}, the README's "(+x.xx)"."""
-    with open(osp.join(CONFIGS, paper, 'README.md')) as f:
-        text = f.read()
-    rows = re.findall(r'\[[^\]]+\]\(\./([^)]+\.py)\) \|[^|\n]*\| [0-9.]+ \(\+([0-9.]+)\)', text)
-    return {name: float(m) for name, m in rows}
+    return zoo_helpers.readme_overheads(paper, 'Detection')
 
 
 def _plugins(backbone):

@@ -4,7 +4,6 @@ built from the file, one forward + backward on two 64x64 crops on the CPU.
 Pretrained weights are switched off here only; SyncBN becomes BN on the CPU.
 """
 import os.path as osp
-import re
 
 import pytest
 import torch
@@ -15,6 +14,7 @@ import mmctx  # noqa: F401
 from seg_helpers import build_segmentor as build
 from seg_helpers import seg_configs
 from seg_helpers import train_step as one_step
+from zoo_helpers import readme_params
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO, 'configs', 'ocnet')
@@ -41,16 +41,7 @@ EXPECTED = (
        for t in SOTA])
 
 
-def readme_params():
-    """{config file: params in M} from the README's semantic segmentation tables."""
-    with open(osp.join(CONFIG_DIR, 'README.md')) as f:
-        text = f.read()
-    section = text[text.index('## Semantic segmentation'):]
-    rows = re.findall(r'\[([^\]]+\.py)\]\(\1\) \|[^|]*\| ([0-9.]+) M \|', section)
-    return {name: float(m) for name, m in rows}
-
-
-README_PARAMS = readme_params()
+README_PARAMS = readme_params('ocnet', 'Semantic segmentation')
 
 
 def test_every_table_row_has_a_config():

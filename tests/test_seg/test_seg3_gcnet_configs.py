@@ -6,12 +6,12 @@ the parameter overhead of every Table 12 row over the baseline matches the paper
 within 5 %; the README's "Our params" column is the count of the built model.
 """
 import os.path as osp
-import re
 
 import pytest
 import torch
 from mmengine.config import Config
 
+import zoo_helpers
 from seg_helpers import CONFIGS, build_segmentor, seg_configs, train_step
 
 GCNET = osp.join(CONFIGS, 'gcnet')
@@ -41,11 +41,7 @@ TABLE12 = [n for n in PAPER_PARAMS if n != BASELINE and n not in TABLE13]
 
 def readme_params():
     """{config: our params in M} from the README's "Semantic segmentation" table."""
-    with open(osp.join(GCNET, 'README.md')) as f:
-        text = f.read()
-    section = text[text.index('## Semantic segmentation'):]
-    rows = re.findall(r'\[([^\]]+\.py)\]\(\1\) \|[^|]*\| ([0-9.]+) M', section)
-    return {name: float(m) for name, m in rows}
+    return zoo_helpers.readme_params('gcnet', 'Semantic segmentation')
 
 
 _PARAMS = {}

@@ -6,12 +6,12 @@ Both configs build from the file and run one forward + backward on two 64x64 cro
 are the built models'.
 """
 import os.path as osp
-import re
 
 import pytest
 import torch
 from mmengine.config import Config
 
+import zoo_helpers
 from seg_helpers import CONFIGS, build_segmentor, seg_configs, train_step
 
 GSA = osp.join(CONFIGS, 'gsa')
@@ -23,11 +23,7 @@ WITH_SA = 'sem-fpn_r50_fpn-gsa' + SUFFIX
 
 def readme_params():
     """{config: params in M} from the README's "Semantic segmentation" section."""
-    with open(osp.join(GSA, 'README.md')) as f:
-        text = f.read()
-    section = text[text.index('## Semantic segmentation'):]
-    rows = re.findall(r'\[([^\]]+)\]\(\./\1\.py\) \|[^|]*\| ([0-9.]+) \|', section)
-    return {name + '.py': float(m) for name, m in rows}
+    return zoo_helpers.readme_params('gsa', 'Semantic segmentation')
 
 
 def test_both_rows_have_a_config_and_a_readme_row():
