@@ -1,3 +1,5 @@
 """Helpers shared by mmctx's command-line tools."""
-from .tool_config import (SCOPES, add_runner_args, build_runner,  # noqa: F401
+from .tool_config import (SCOPES, add_runner_args, build_runner,
                           load_tool_config, task_scope)
+
+__all__ = ['SCOPES', 'add_runner_args', 'build_runner', 'load_tool_config', 'task_scope']
