@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from det_helpers import CONFIGS, build_detector, det_configs, train_step
+from zoo_helpers import readme_params
 
 ENL_CONFIGS = det_configs('enl')
 GSA_CONFIGS = det_configs('gsa')
@@ -18,6 +19,8 @@ def _count(module):
 @pytest.mark.parametrize('path', ENL_CONFIGS, ids=osp.basename)
 def test_enl_config_one_step(path):
     model, cfg = build_detector(path)
+    ours = readme_params('enl', 'Detection')[osp.basename(path)]
+    assert _count(model) / 1e6 == pytest.approx(ours, abs=0.006)  # README: all params
     loss = train_step(model, size=128)
     assert torch.isfinite(loss)
     grads = [p.grad for n, p in model.named_parameters()
@@ -36,6 +39,8 @@ def test_gsa_config_one_step(path):
                  'model.train_cfg.rcnn.sampler.num': 16}
     model, cfg = build_detector(path, **small)
     name = osp.basename(path)
+    ours = readme_params('gsa', 'Detection')[name]
+    assert _count(model) / 1e6 == pytest.approx(ours, abs=0.006)  # README: all params
     assert cfg.model.backbone.depth == (101 if 'r101' in name else 50)
     assert (cfg.model.get('neck', {}).get('type') in ('SAFPN', 'C4SelfAttentionNeck')) == ('gsa' in name)
     loss = train_step(model, size=128)

@@ -175,9 +175,9 @@ def test_every_table_row_has_a_config():
 def _readme_rows():
     """(table, row) -> (config, our params in M) of the README's section."""
     params = zoo_helpers.readme_params('gcnet', 'Detection')
-    return {(cells[0], cells[1]): (config, params[config])
+    return {(cells['Table'], cells['Row']): (config, params[config])
             for config, cells in zoo_helpers.readme_rows('gcnet', 'Detection')
-            if re.fullmatch(r'[567][a-f]', cells[0])}
+            if re.fullmatch(r'[567][a-f]', cells['Table'])}
 
 
 README_ROWS = _readme_rows()

@@ -7,6 +7,7 @@ from mmdet.registry import MODELS
 
 from mmctx.analysis import count_parameters
 from det_helpers import CONFIGS, build_detector, det_configs, train_step
+from zoo_helpers import readme_params
 
 GCNL_CONFIGS = det_configs('gcnl')
 
@@ -23,6 +24,9 @@ def test_every_table_row_has_a_config():
 @pytest.mark.parametrize('path', GCNL_CONFIGS, ids=osp.basename)
 def test_config_builds_and_trains_one_step(path):
     model, _ = build_detector(path)
+    # the README's "Our params": trainable parameters, the paper's convention
+    ours = readme_params('gcnl', 'Detection')[osp.basename(path)]
+    assert count_parameters(model)['trainable'] / 1e6 == pytest.approx(ours, abs=0.006)
     loss = train_step(model)
     assert torch.isfinite(loss)
     grads = [p.grad for p in model.parameters() if p.requires_grad]

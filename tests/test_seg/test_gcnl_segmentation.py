@@ -1,4 +1,6 @@
-"""Seed 000 Table 1: the FCN + GCNL head and every row's config."""
+"""Seed 000 Table 1: the FCN + GCNL head and every row's config (the ACF and GloRe
+rows included: their heads are tested against their equations in test_seg2_acf.py /
+test_seg2_glore.py)."""
 import os.path as osp
 
 import pytest
@@ -6,6 +8,7 @@ import torch
 from mmseg.registry import MODELS
 
 from seg_helpers import build_segmentor, seg_configs, train_step
+from zoo_helpers import readme_params
 
 GCNL_SEG_CONFIGS = seg_configs('gcnl')
 
@@ -34,7 +37,7 @@ def test_every_table_row_has_a_config():
     names = {osp.basename(p) for p in GCNL_SEG_CONFIGS}
     for data in ('4xb2-80k_cityscapes-512x1024', '4xb4-160k_ade20k-512x512',
                  '4xb4-80k_pascal-context-480x480'):
-        for method in ('fcn', 'aspp', 'psp', 'enc', 'gc', 'da', 'gcnl'):
+        for method in ('fcn', 'aspp', 'psp', 'enc', 'acf', 'gc', 'da', 'glore', 'gcnl'):
             assert f'{method}_r50-d8-mg124_{data}.py' in names
 
 
@@ -42,6 +45,13 @@ def test_every_table_row_has_a_config():
 def test_config_builds_and_trains_one_step(path):
     model, cfg = build_segmentor(path)
     assert cfg.model.backbone.multi_grid == (1, 2, 4)
+    # the README's "Our params": trainable parameters of the segmentor
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    ours = readme_params('gcnl', 'Semantic segmentation')[osp.basename(path)]
+    assert trainable / 1e6 == pytest.approx(ours, abs=0.006)
     assert cfg.model.get('auxiliary_head') is None  # seed 000: no auxiliary loss
+    assert cfg.custom_imports.imports == ['mmctx']
     loss = train_step(model, size=64)
     assert torch.isfinite(loss)
+    grads = [p.grad for p in model.decode_head.parameters() if p.requires_grad]
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
