@@ -21,7 +21,8 @@ if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e`
     sys.path.insert(0, REPO_ROOT)
 
 import mmctx  # noqa: E402,F401  (compat fixes + registration)
-from mmctx.utils import add_runner_args, build_runner, load_tool_config  # noqa: E402
+from mmctx.utils import (add_runner_args, build_runner, close_distributed,  # noqa: E402
+                         load_tool_config)
 
 
 def parse_args(argv=None):
@@ -104,6 +105,7 @@ def main(argv=None):
         runner.test_evaluator.metrics.append(
             DumpDetResults(out_file_path=args.out))
     metrics = runner.test()
+    close_distributed()
     return metrics
 
 

@@ -41,3 +41,15 @@ def test_other_scopes_are_refused_with_the_reason(tmp_path, scope_line):
     cfg_file = _write(tmp_path, scope_line + 'model = dict()\n')
     with pytest.raises(ValueError, match="default_scope.*'mmdet', 'mmseg'"):
         load_tool_config(_args(cfg_file))
+
+
+def test_close_distributed_destroys_the_process_group(tmp_path):
+    import torch.distributed as dist
+
+    from mmctx.utils import close_distributed
+    close_distributed()  # no group: nothing to do
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/rendezvous',
+                            rank=0, world_size=1)
+    assert dist.is_initialized()
+    close_distributed()
+    assert not dist.is_initialized()
