@@ -38,3 +38,27 @@ test: env
 		$(PYTEST_ARGS) $(TESTS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; exit 1; fi; \
 	exit $$rc
+
+# make bench-gpu: on a machine with an NVIDIA GPU, the CUDA environment
+# (tools/setup_env_cuda.sh -> .venv-cuda), the OCNet Table 4 module table, the
+# training / inference cost of each paper's configs and a one-iteration fp16
+# AMP check, reported in docs/benchmarks/cuda_<device>.{md,csv} (see
+# docs/benchmarks/README.md). Each step is skipped when its results exist.
+#   STEPS=env,modules,cost,amp   the steps to run (a subset, in this order)
+#   FORCE=1                      re-run steps whose results exist
+#   DRY_RUN=1                    every step on the CPU at tiny sizes, nothing
+#                                installed, results in work_dirs/bench_gpu_dry
+#   BENCH_ARGS="--configs ocnet" more options of tools/analysis_tools/bench_gpu.py
+STEPS ?= env,modules,cost,amp
+DRY_RUN ?= 0
+FORCE ?= 0
+CUDA_VENV ?= $(CURDIR)/.venv-cuda
+# the interpreter that starts bench-gpu (it re-runs itself in CUDA_VENV after the env step)
+BENCH_PYTHON ?= python3
+BENCH_ARGS ?=
+
+.PHONY: bench-gpu
+bench-gpu: $(if $(filter 1,$(DRY_RUN)),env)
+	$(if $(filter 1,$(DRY_RUN)),OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(PY),$(BENCH_PYTHON)) \
+		tools/analysis_tools/bench_gpu.py --steps $(STEPS) --venv $(CUDA_VENV) \
+		$(if $(filter 1,$(DRY_RUN)),--dry-run) $(if $(filter 1,$(FORCE)),--force) $(BENCH_ARGS)
