@@ -15,10 +15,11 @@
 #              the venv or in $MMCTX_PYTHON / python3 (the venv then sees it
 #              through --system-site-packages); else install $MMCTX_TORCH_SPEC
 #              (PyPI's Linux torch wheels are CUDA builds);
-#   3. nvcc    an nvcc of torch's CUDA major version: $CUDA_HOME, PATH,
-#              /usr/local/cuda*; else PyPI's CUDA packages (nvidia-cuda-nvcc-cu12 /
-#              nvidia-cuda-nvcc, runtime, cccl, ...) merged into one CUDA_HOME
-#              under the wheel cache; else Debian's nvidia-cuda-toolkit;
+#   3. nvcc    an nvcc of torch's CUDA major version that compiles a test
+#              kernel: $CUDA_HOME, PATH, /usr/local/cuda*; else (CUDA >= 13) PyPI's
+#              CUDA packages (nvidia-cuda-nvcc, -crt, nvidia-nvvm, -runtime,
+#              -cccl) merged into one CUDA_HOME under the wheel cache; else
+#              Debian's nvidia-cuda-toolkit;
 #   4. mmcv    the mmcv 2.1.0 wheel from the cache, keyed by Python, torch,
 #              CUDA and arch list; built there when missing with FORCE_CUDA=1,
 #              MMCV_WITH_OPS=1, MAX_JOBS = cores, ninja;
@@ -113,17 +114,16 @@ arch_list_from_caps() {
 
 # The PyPI packages that make a CUDA toolkit for building extensions (nvcc,
 # its C runtime headers and NVVM, the runtime headers and libcudart, CCCL's
-# thrust / cub / libcu++), for CUDA version $1 ("12.8"). CUDA <= 12 packages
-# carry a -cuXX suffix; from CUDA 13 on they do not.
+# thrust / cub / libcu++), for CUDA version $1 ("13.0"). Only from CUDA 13 on:
+# the CUDA 11 / 12 package nvidia-cuda-nvcc-cu12 holds ptxas alone, no nvcc
+# (checked for 12.1, 12.4, 12.6, 12.8, 12.9). Measured: the CUDA 13.0 set,
+# merged by merge_toolkit, compiles a kernel for sm_90 (nvcc_works).
 cuda_pip_packages() {
     local major minor ver
     major="$(cuda_major "$1")"
     minor="$(cuda_minor "$1")"
     ver="$major.$minor.*"
     case "$major" in
-        11|12)
-            echo "nvidia-cuda-nvcc-cu$major==$ver nvidia-cuda-runtime-cu$major==$ver" \
-                 "nvidia-cuda-cccl-cu$major==$ver" ;;
         13|14)
             echo "nvidia-cuda-nvcc==$ver nvidia-cuda-crt==$ver nvidia-nvvm==$ver" \
                  "nvidia-cuda-runtime==$ver nvidia-cuda-cccl==$ver" ;;
@@ -223,16 +223,63 @@ merge_toolkit() {
     done
     # cuBLAS / cuSPARSE / cuSOLVER / cuRAND headers (torch's CUDA headers include them)
     copy_headers "$site" "$tmp/include"
-    [ -x "$tmp/bin/nvcc" ] || die "no bin/nvcc in the CUDA packages under $target"
+    if [ ! -x "$tmp/bin/nvcc" ]; then
+        log "no bin/nvcc in the CUDA packages under $target"
+        return 1
+    fi
     [ -e "$tmp/lib64" ] || ln -s lib "$tmp/lib64"
     if [ ! -e "$tmp/lib64/libcudart.so" ]; then
         local so
         so="$(cd "$tmp/lib64" && ls libcudart.so.* 2>/dev/null | head -n 1)"
-        [ -n "$so" ] || die "no libcudart.so.* in the CUDA runtime package under $target"
+        if [ -z "$so" ]; then
+            log "no libcudart.so.* in the CUDA runtime package under $target"
+            return 1
+        fi
         ln -s "$so" "$tmp/lib64/libcudart.so"
     fi
     rm -rf "$out"
     mv "$tmp" "$out"
+}
+
+# make_venv PYTHON DIR [--system-site-packages]: Debian / Ubuntu split venv's
+# ensurepip into python3-venv, often missing on GPU images: install it then.
+make_venv() {
+    local python="$1" dir="$2"
+    shift 2
+    if ! "$python" -m venv "$@" "$dir"; then
+        rm -rf "$dir"
+        command -v apt-get >/dev/null || die "$python -m venv failed and there is no apt-get"
+        local ver
+        ver="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+        log "$python -m venv failed: installing Debian's python$ver-venv"
+        apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "python$ver-venv" \
+            || DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv
+        "$python" -m venv "$@" "$dir"
+    fi
+}
+
+# nvcc_works CUDA_HOME ARCH_LIST: compile a small kernel for the first arch
+# (catches a toolkit put together from packages that lacks a piece).
+nvcc_works() {
+    local home="$1" arch dir
+    arch="$(echo "${2%%;*}" | tr -d '.')"
+    dir="$(mktemp -d "${TMPDIR:-/tmp}/mmctx-nvcc.XXXXXX")"
+    cat > "$dir/t.cu" <<'CU'
+#include <cuda_runtime.h>
+#include <cuda_fp16.h>
+__global__ void add(float *x, __half y) { x[threadIdx.x] += __half2float(y); }
+int main() { float *x; cudaMalloc(&x, 32 * sizeof(float)); add<<<1, 32>>>(x, __float2half(1.f)); return 0; }
+CU
+    if PATH="$home/bin:$PATH" "$home/bin/nvcc" -gencode "arch=compute_$arch,code=sm_$arch" \
+            -I"$home/include" -L"$home/lib64" -o "$dir/t" "$dir/t.cu" >"$dir/log" 2>&1; then
+        rm -rf "$dir"
+        return 0
+    fi
+    log "nvcc of $home cannot compile a test kernel for sm_$arch:"
+    tail -n 5 "$dir/log" >&2
+    rm -rf "$dir"
+    return 1
 }
 
 # ---------------------------------------------------------------- 1. gpu
@@ -258,7 +305,8 @@ elif [ -n "$CAPS" ]; then
     ARCH_LIST="$(echo "$CAPS" | arch_list_from_caps)" \
         || die "nvidia-smi --query-gpu=compute_cap printed '$CAPS', not compute capabilities"
 else
-    die "no NVIDIA GPU found (nvidia-smi missing or silent); set MMCTX_CUDA_ARCH to build anyway"
+    die "no NVIDIA GPU found (nvidia-smi missing or silent); to see the plan on a machine" \
+        "without one: MMCTX_FAKE_COMPUTE_CAP=9.0 bash tools/setup_env_cuda.sh --plan"
 fi
 log "GPU: ${GPU_NAMES:-unknown} compute capability $ARCH_LIST, driver CUDA ${DRIVER_CUDA:-unknown}"
 [ "$PLAN" = 1 ] && plan "TORCH_CUDA_ARCH_LIST=$ARCH_LIST (driver CUDA ${DRIVER_CUDA:-unknown})"
@@ -319,10 +367,10 @@ else
     log "$WHAT"
     if [ ! -x "$VENV/bin/python" ]; then
         if [ "$SYSTEM_SITE" = 1 ]; then
-            "$REUSE" -m venv --system-site-packages "$VENV"
+            make_venv "$REUSE" "$VENV" --system-site-packages
         else
             command -v "$PYTHON" >/dev/null || die "no $PYTHON found (set MMCTX_PYTHON)"
-            "$PYTHON" -m venv "$VENV"
+            make_venv "$PYTHON" "$VENV"
         fi
     fi
 fi
@@ -348,55 +396,83 @@ TOOLKITS="$WHEEL_CACHE/cuda/toolkits"
 if [ -z "$TORCH_CUDA" ]; then
     # plan only: the CUDA version is known once torch is installed
     plan "nvcc: an installed nvcc of torch's CUDA major version, else" \
-        "PyPI's nvidia-cuda-nvcc* packages of torch's CUDA version merged into $TOOLKITS/cuda-<version>," \
+        "PyPI's CUDA >= 13 packages (nvidia-cuda-nvcc, -crt, -nvvm, -runtime, -cccl) of torch's CUDA version" \
+        "merged into $TOOLKITS/cuda-<version>," \
         "else Debian's nvidia-cuda-toolkit"
     NVCC_HOME=""
-elif found="$(find_nvcc "$TORCH_CUDA")"; then
-    read -r NVCC_PATH NVCC_REL <<<"$found"
-    NVCC_HOME="$(dirname "$(dirname "$NVCC_PATH")")"
-    [ "$PLAN" = 1 ] && plan "nvcc: use $NVCC_PATH (release $NVCC_REL), CUDA_HOME=$NVCC_HOME"
-else
-    PKGS="$(cuda_pip_packages "$TORCH_CUDA")" || die "no PyPI CUDA packages known for CUDA $TORCH_CUDA"
-    NVCC_HOME="$TOOLKITS/cuda-$TORCH_CUDA"
-    if [ "$PLAN" = 1 ]; then
-        if [ -x "$NVCC_HOME/bin/nvcc" ]; then
+elif [ "$PLAN" = 1 ]; then
+    if found="$(find_nvcc "$TORCH_CUDA")"; then
+        read -r NVCC_PATH NVCC_REL <<<"$found"
+        NVCC_HOME="$(dirname "$(dirname "$NVCC_PATH")")"
+        plan "nvcc: use $NVCC_PATH (release $NVCC_REL), CUDA_HOME=$NVCC_HOME"
+    else
+        NVCC_HOME="$TOOLKITS/cuda-$TORCH_CUDA"
+        if ! PKGS="$(cuda_pip_packages "$TORCH_CUDA")"; then
+            NVCC_HOME=""
+            plan "nvcc: none installed for CUDA $TORCH_CUDA and PyPI has no nvcc before CUDA 13:" \
+                "apt-get install nvidia-cuda-toolkit (used if its major is $(cuda_major "$TORCH_CUDA"));" \
+                "else install CUDA toolkit $TORCH_CUDA yourself and set CUDA_HOME"
+        elif [ -x "$NVCC_HOME/bin/nvcc" ]; then
             plan "nvcc: cached toolkit $NVCC_HOME"
         else
             plan "nvcc: pip install --target $TOOLKITS/pkgs-$TORCH_CUDA $PKGS;" \
                 "merged into CUDA_HOME=$NVCC_HOME (fallback: apt-get install nvidia-cuda-toolkit)"
         fi
-    elif [ ! -x "$NVCC_HOME/bin/nvcc" ]; then
-        log "no nvcc for CUDA $TORCH_CUDA: PyPI packages $PKGS"
-        mkdir -p "$TOOLKITS"
-        rm -rf "$TOOLKITS/pkgs-$TORCH_CUDA"
-        # shellcheck disable=SC2086
-        if "${PIP[@]}" install -q --no-deps --target "$TOOLKITS/pkgs-$TORCH_CUDA" $PKGS; then
-            SITE="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-            SITES=("$SITE")
-            [ "$SYSTEM_SITE" = 1 ] && SITES+=("$("$REUSE" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')")
-            merge_toolkit "$TOOLKITS/pkgs-$TORCH_CUDA" "${SITES[0]}" "$NVCC_HOME"
-            for extra in "${SITES[@]:1}"; do
-                copy_headers "$extra" "$NVCC_HOME/include"
-            done
-        else
-            log "PyPI has no CUDA $TORCH_CUDA toolkit packages; trying Debian's nvidia-cuda-toolkit"
-            command -v apt-get >/dev/null || die "no nvcc for CUDA $TORCH_CUDA and no apt-get"
-            apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nvidia-cuda-toolkit
-            found="$(find_nvcc "$TORCH_CUDA")" \
-                || die "Debian's nvcc ($(nvcc_release "$(command -v nvcc)")) does not match torch's CUDA $TORCH_CUDA"
-            read -r NVCC_PATH NVCC_REL <<<"$found"
-            NVCC_HOME="$(dirname "$(dirname "$NVCC_PATH")")"
-        fi
     fi
-fi
-if [ "$PLAN" = 0 ]; then
-    NVCC_REL="$(nvcc_release "$NVCC_HOME/bin/nvcc")"
-    [ "$(cuda_major "$NVCC_REL")" = "$(cuda_major "$TORCH_CUDA")" ] \
-        || die "nvcc $NVCC_HOME/bin/nvcc is CUDA $NVCC_REL, torch is CUDA $TORCH_CUDA (the majors must match)"
+else
     command -v g++ >/dev/null || {
         log "no g++: installing Debian's build-essential"
         apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q build-essential
     }
+    NVCC_HOME=""
+    # 1. an installed toolkit
+    if found="$(find_nvcc "$TORCH_CUDA")"; then
+        home="$(dirname "$(dirname "${found%% *}")")"
+        nvcc_works "$home" "$ARCH_LIST" && NVCC_HOME="$home"
+    fi
+    # 2. PyPI's CUDA packages, merged into one CUDA_HOME (kept in the cache)
+    if [ -z "$NVCC_HOME" ] && PKGS="$(cuda_pip_packages "$TORCH_CUDA")"; then
+        home="$TOOLKITS/cuda-$TORCH_CUDA"
+        if [ ! -x "$home/bin/nvcc" ]; then
+            log "no usable nvcc for CUDA $TORCH_CUDA: PyPI packages $PKGS"
+            mkdir -p "$TOOLKITS"
+            target="$TOOLKITS/pkgs-$TORCH_CUDA"
+            rm -rf "$target"
+            major="$(cuda_major "$TORCH_CUDA")"
+            # shellcheck disable=SC2086
+            if "${PIP[@]}" install -q --no-deps --target "$target" $PKGS \
+                    || { log "retrying with any CUDA $major.x release of the packages";
+                         rm -rf "$target";
+                         "${PIP[@]}" install -q --no-deps --target "$target" \
+                             $(echo "$PKGS" | sed "s/==$major\.[0-9]*\.\*/==$major.*/g"); }; then
+                SITES=("$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')")
+                if [ "$SYSTEM_SITE" = 1 ]; then
+                    SITES+=("$("$REUSE" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')")
+                fi
+                if merge_toolkit "$target" "${SITES[0]}" "$home"; then
+                    for extra in "${SITES[@]:1}"; do
+                        copy_headers "$extra" "$home/include"
+                    done
+                fi
+            fi
+        fi
+        [ -x "$home/bin/nvcc" ] && nvcc_works "$home" "$ARCH_LIST" && NVCC_HOME="$home"
+    fi
+    # 3. Debian's toolkit
+    if [ -z "$NVCC_HOME" ] && command -v apt-get >/dev/null; then
+        log "trying Debian's nvidia-cuda-toolkit"
+        apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nvidia-cuda-toolkit \
+            || log "apt-get could not install nvidia-cuda-toolkit"
+        if found="$(find_nvcc "$TORCH_CUDA")"; then
+            home="$(dirname "$(dirname "${found%% *}")")"
+            nvcc_works "$home" "$ARCH_LIST" && NVCC_HOME="$home"
+        else
+            log "Debian's nvcc ($(nvcc_release "$(command -v nvcc || echo nvcc)")) is not CUDA $TORCH_CUDA's major"
+        fi
+    fi
+    [ -n "$NVCC_HOME" ] || die "no nvcc for CUDA $TORCH_CUDA could be found or installed (see above);" \
+        "install CUDA toolkit $TORCH_CUDA and set CUDA_HOME, or pick another torch (MMCTX_TORCH_SPEC)"
+    NVCC_REL="$(nvcc_release "$NVCC_HOME/bin/nvcc")"
     log "nvcc $NVCC_REL, CUDA_HOME=$NVCC_HOME"
 fi
 
@@ -456,6 +532,11 @@ if [ "$PLAN" = 1 ]; then
     plan "stamp: $STAMP"
     step ""
     exit 0
+fi
+# opencv (mmcv imports it) needs libGL / glib, missing from slim GPU images
+if "$PY" -c 'import cv2' 2>&1 | grep -q -E 'libGL|libgthread|libglib'; then
+    log "opencv lacks system libraries: installing Debian's libgl1 libglib2.0-0"
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libgl1 libglib2.0-0
 fi
 "$PY" - <<'EOF'
 import pkg_resources  # noqa: F401  (mmengine needs it at run time)
