@@ -12,8 +12,10 @@
 #              TORCH_CUDA_ARCH_LIST (e.g. "9.0" on an H100);
 #   2. torch   reuse a CUDA torch that mmcv 2.1.0 compiles against (torch >= 2.0
 #              with CUDA 11-13 whose CUDA version the driver runs), found in
-#              the venv or in $MMCTX_PYTHON / python3 (the venv then sees it
-#              through --system-site-packages); else install $MMCTX_TORCH_SPEC
+#              the venv or in $MMCTX_PYTHON / python3 (the venv, made from that
+#              interpreter, then sees its site-packages through a .pth file: this
+#              works for a system, conda or venv interpreter alike, where
+#              --system-site-packages would miss a venv's); else install $MMCTX_TORCH_SPEC
 #              (PyPI's Linux torch wheels are CUDA builds);
 #   3. nvcc    an nvcc of torch's CUDA major version that compiles a test
 #              kernel: $CUDA_HOME, PATH, /usr/local/cuda*; else (CUDA >= 13) PyPI's
@@ -116,8 +118,12 @@ arch_list_from_caps() {
 # its C runtime headers and NVVM, the runtime headers and libcudart, CCCL's
 # thrust / cub / libcu++), for CUDA version $1 ("13.0"). Only from CUDA 13 on:
 # the CUDA 11 / 12 package nvidia-cuda-nvcc-cu12 holds ptxas alone, no nvcc
-# (checked for 12.1, 12.4, 12.6, 12.8, 12.9). Measured: the CUDA 13.0 set,
-# merged by merge_toolkit, compiles a kernel for sm_90 (nvcc_works).
+# (checked for 12.1, 12.4, 12.6, 12.8, 12.9). Measured without a GPU: the
+# CUDA 13.0 set, merged by merge_toolkit with the headers of PyPI's torch
+# 2.13.0 (CUDA 13.0) wheel's nvidia-* packages, compiles and links seven of
+# mmcv 2.1.0's CUDA ops (nms, roi_align, focal_loss, ms_deform_attn, carafe,
+# sync_bn, deform_conv) and cudabind.cpp for sm_90 through torch's
+# CUDAExtension (8 min on one core).
 cuda_pip_packages() {
     local major minor ver
     major="$(cuda_major "$1")"
@@ -131,7 +137,8 @@ cuda_pip_packages() {
     esac
 }
 
-# "<torch version> <CUDA version or none> <python major.minor>" of interpreter $1
+# "<torch version> <CUDA version or none> <python major.minor>" of interpreter $1;
+# the version is the installed distribution's, so that pip can pin it
 probe_torch() {
     if [ -n "${MMCTX_FAKE_TORCH:-}" ]; then
         echo "$MMCTX_FAKE_TORCH 3.11"
@@ -143,7 +150,9 @@ try:
     import torch
 except Exception:
     sys.exit(0)
-print(torch.__version__, torch.version.cuda or 'none', '%d.%d' % sys.version_info[:2])
+from importlib.metadata import version  # the distribution's version, what pip pins
+# (PyPI's CUDA wheels say 2.13.0 there and 2.13.0+cu130 in torch.__version__)
+print(version('torch'), torch.version.cuda or 'none', '%d.%d' % sys.version_info[:2])
 EOF
 }
 
@@ -241,7 +250,7 @@ merge_toolkit() {
     mv "$tmp" "$out"
 }
 
-# make_venv PYTHON DIR [--system-site-packages]: Debian / Ubuntu split venv's
+# make_venv PYTHON DIR: Debian / Ubuntu split venv's
 # ensurepip into python3-venv, often missing on GPU images: install it then.
 make_venv() {
     local python="$1" dir="$2"
@@ -333,7 +342,7 @@ fi
 step torch
 REUSE=""        # interpreter whose CUDA torch is reused
 TORCH_INFO=""
-SYSTEM_SITE=0
+REUSE_SITE=0
 CANDIDATES=()
 [ -x "$VENV/bin/python" ] && CANDIDATES+=("$VENV/bin/python")
 command -v "$PYTHON" >/dev/null 2>&1 && CANDIDATES+=("$(command -v "$PYTHON")")
@@ -351,8 +360,8 @@ done
 if [ -n "$REUSE" ]; then
     read -r TORCH_VERSION TORCH_CUDA _ <<<"$TORCH_INFO"
     if [ "$REUSE" != "$VENV/bin/python" ]; then
-        SYSTEM_SITE=1
-        WHAT="venv $VENV from $REUSE with --system-site-packages (reusing its torch $TORCH_VERSION, CUDA $TORCH_CUDA)"
+        REUSE_SITE=1
+        WHAT="venv $VENV from $REUSE, seeing its site-packages through a .pth (reusing its torch $TORCH_VERSION, CUDA $TORCH_CUDA)"
     else
         WHAT="reuse torch $TORCH_VERSION (CUDA $TORCH_CUDA) of $VENV"
     fi
@@ -366,8 +375,15 @@ if [ "$PLAN" = 1 ]; then
 else
     log "$WHAT"
     if [ ! -x "$VENV/bin/python" ]; then
-        if [ "$SYSTEM_SITE" = 1 ]; then
-            make_venv "$REUSE" "$VENV" --system-site-packages
+        if [ "$REUSE_SITE" = 1 ]; then
+            make_venv "$REUSE" "$VENV"
+            # the reused interpreter's site-packages, after the venv's own
+            "$REUSE" -c 'import site, sysconfig
+paths = [sysconfig.get_paths()[k] for k in ("purelib", "platlib")] + site.getsitepackages()
+print("\n".join(dict.fromkeys(p for p in paths if p)))' \
+                > "$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/mmctx-reused-torch.pth"
+            read -r version _ <<<"$(probe_torch "$VENV/bin/python")"
+            [ "$version" = "$TORCH_VERSION" ] || die "the venv does not see torch $TORCH_VERSION of $REUSE"
         else
             command -v "$PYTHON" >/dev/null || die "no $PYTHON found (set MMCTX_PYTHON)"
             make_venv "$PYTHON" "$VENV"
@@ -446,7 +462,7 @@ else
                          "${PIP[@]}" install -q --no-deps --target "$target" \
                              $(echo "$PKGS" | sed "s/==$major\.[0-9]*\.\*/==$major.*/g"); }; then
                 SITES=("$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')")
-                if [ "$SYSTEM_SITE" = 1 ]; then
+                if [ "$REUSE_SITE" = 1 ]; then
                     SITES+=("$("$REUSE" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')")
                 fi
                 if merge_toolkit "$target" "${SITES[0]}" "$home"; then
