@@ -161,3 +161,30 @@ def test_polygons_rasterize_to_the_exact_mask(pattern):
     polys = mask_to_polygons(mask)
     rle = mask_utils.merge(mask_utils.frPyObjects(polys, 8, 9))
     np.testing.assert_array_equal(mask_utils.decode(rle), mask)
+
+
+def test_rerun_clears_the_splits_it_writes(tmp_path):
+    """A smaller re-run leaves no file of the earlier, larger one behind."""
+    root = str(tmp_path / 's')
+    make_shapes(root, 4, 3, 64, seed=1)
+    stray = osp.join(root, 'semantic', 'train', 'extra', 'old.png')
+    os.makedirs(osp.dirname(stray))
+    open(stray, 'wb').close()
+    first = _files(root)
+    make_shapes(root, 2, 1, 64, seed=2)
+    files = _files(root)
+    assert len(first) == 1 + 4 + 3 * (4 + 3) + 1
+    assert len(files) == 1 + 4 + 3 * (2 + 1)
+    for split, n in (('train', 2), ('val', 1)):
+        names = [f'{i:06d}.png' for i in range(1, n + 1)]
+        for d in ('images', 'semantic', 'annotations'):
+            sub = (osp.join(d, f'panoptic_{split}') if d == 'annotations'
+                   else osp.join(d, split))
+            assert sorted(os.listdir(osp.join(root, sub))) == names, sub
+        with open(osp.join(root, 'annotations',
+                           f'instances_{split}.json')) as f:
+            assert len(json.load(f)['images']) == n
+    # the new scenes are those of seed 2, not left-overs of seed 1
+    fresh = make_shapes(str(tmp_path / 'fresh'), 2, 1, 64, seed=2)
+    _, mismatch, errors = filecmp.cmpfiles(root, fresh, files, shallow=False)
+    assert mismatch == [] and errors == []

@@ -23,6 +23,11 @@ The output layout (``DIR`` = ``--out``)::
 Generation is deterministic: scene ``i`` of a split depends only on
 ``(seed, split, i)`` and ``img_size``.
 
+Each split is written from scratch: its image, panoptic and semantic
+directories and its two json files are removed first, so that files of an
+earlier, larger run cannot stay behind (mmseg's ``BaseSegDataset`` lists
+every image of the directory and would mix them in).
+
 Usage::
 
     python tools/dataset_converters/make_shapes.py --out data/shapes \
@@ -32,6 +37,7 @@ import argparse
 import json
 import os
 import os.path as osp
+import shutil
 
 import cv2
 import numpy as np
@@ -306,12 +312,35 @@ def _categories(with_stuff):
     return cats
 
 
+def split_paths(out_dir, split):
+    """The directories and json files that make up one split."""
+    dirs = (osp.join(out_dir, 'images', split),
+            osp.join(out_dir, 'annotations', f'panoptic_{split}'),
+            osp.join(out_dir, 'semantic', split))
+    jsons = (osp.join(out_dir, 'annotations', f'instances_{split}.json'),
+             osp.join(out_dir, 'annotations', f'panoptic_{split}.json'))
+    return dirs, jsons
+
+
+def clear_split(out_dir, split):
+    """Remove what an earlier run wrote for ``split`` (see the docstring)."""
+    dirs, jsons = split_paths(out_dir, split)
+    for d in dirs:
+        if osp.islink(d) or osp.isfile(d):
+            os.remove(d)
+        elif osp.isdir(d):
+            shutil.rmtree(d)
+    for path in jsons:
+        if osp.lexists(path):
+            os.remove(path)
+
+
 def write_split(out_dir, split, num_images, img_size, seed):
-    img_dir = osp.join(out_dir, 'images', split)
-    pan_dir = osp.join(out_dir, 'annotations', f'panoptic_{split}')
-    sem_dir = osp.join(out_dir, 'semantic', split)
+    clear_split(out_dir, split)
+    (img_dir, pan_dir, sem_dir), (inst_json, pan_json) = split_paths(
+        out_dir, split)
     for d in (img_dir, pan_dir, sem_dir):
-        os.makedirs(d, exist_ok=True)
+        os.makedirs(d)
 
     images, instances_anns, panoptic_anns = [], [], []
     ann_id = 1
@@ -362,12 +391,10 @@ def write_split(out_dir, split, num_images, img_size, seed):
 
     info = dict(description=f'mmctx synthetic shapes ({split})',
                 version=str(GENERATOR_VERSION))
-    with open(osp.join(out_dir, 'annotations', f'instances_{split}.json'),
-              'w') as f:
+    with open(inst_json, 'w') as f:
         json.dump(dict(info=info, images=images, annotations=instances_anns,
                        categories=_categories(False)), f)
-    with open(osp.join(out_dir, 'annotations', f'panoptic_{split}.json'),
-              'w') as f:
+    with open(pan_json, 'w') as f:
         json.dump(dict(info=info, images=images, annotations=panoptic_anns,
                        categories=_categories(True)), f)
 
@@ -405,7 +432,11 @@ def make_shapes(out_dir, num_train=200, num_val=50, img_size=128, seed=0,
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--out', default='data/shapes', help='output directory')
+    p.add_argument('--out', default='data/shapes',
+                   help='output directory; the train and val splits in it '
+                   '(images/<split>, semantic/<split>, '
+                   'annotations/panoptic_<split>, the split\'s json files) are '
+                   'replaced')
     p.add_argument('--num-train', type=int, default=200)
     p.add_argument('--num-val', type=int, default=50)
     p.add_argument('--img-size', type=int, default=128)
