@@ -23,6 +23,7 @@ if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e`
 import mmctx  # noqa: E402,F401  (compat fixes + registration)
 from mmctx.utils import (add_runner_args, build_runner, close_distributed,  # noqa: E402
                          load_tool_config)
+from mmctx.utils.dataset_check import check_before_training  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -88,7 +89,9 @@ def build_cfg(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    build_runner(build_cfg(args)).train()
+    cfg = build_cfg(args)
+    check_before_training(cfg)  # data_check.skip=True in the config skips it
+    build_runner(cfg).train()
     close_distributed()
 
 

@@ -78,8 +78,8 @@ RUNNER_CFG_KEYS = ('runner_type', 'custom_imports', 'model_wrapper_cfg',
 
 
 def _closest(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, [str(c) for c in choices], n=3,
-                                      cutoff=0.6)
+    unique = list(dict.fromkeys(str(c) for c in choices))
+    close = difflib.get_close_matches(word, unique, n=3, cutoff=0.6)
     if not close:
         return ''
     return ' (did you mean ' + ' or '.join(repr(c) for c in close) + '?)'

@@ -64,7 +64,8 @@ train_pipeline = [dict(type='A'), dict(type='B', scale=(8, 8))]
 
 @pytest.mark.parametrize('option,words', [
     ('optim_wraper.optimizer.lr=0.5',
-     ["the config has no key 'optim_wraper'", "did you mean 'optim_wrapper'"]),
+     ["the config has no key 'optim_wraper'",
+      "(did you mean 'optim_wrapper'?)"]),
     ('optim_wraper=1', ["did you mean 'optim_wrapper'"]),
     ('model.bakbone.depth=18',
      ["model has no key 'bakbone'", "did you mean 'backbone'"]),
