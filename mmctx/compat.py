@@ -8,19 +8,23 @@ test in ``tests/test_foundation/test_compat.py``.
 
 Fixes:
 
-``checkpoint_weights_only``
-    torch 2.6 changed the default of ``torch.load(weights_only=...)`` to
-    ``True``. mmengine's checkpoints are full pickles: ``meta`` holds numpy
-    scalars and arrays (the seed, the ``MessageHub``'s ``HistoryBuffer``
-    logs) and the optimizer / scheduler states, so with the new default
-    every ``load_from``/``--resume`` of a file mmengine wrote itself fails
-    with ``UnpicklingError: Weights only load failed``. The fix re-registers
-    mmengine's ``CheckpointLoader`` scheme for files on local disk (the
-    empty prefix: plain paths) with a loader that passes
-    ``weights_only=False`` - the behaviour these libraries were written for.
-    Remote schemes (``http(s)://``, ``torchvision://``, ...) keep torch's
-    safe default: they load files the user did not write, and the
-    pretrained backbones they serve are plain tensors.
+``safe_checkpoint_loading``
+    torch 2.6 made ``torch.load`` default to ``weights_only=True``, which
+    rejects mmengine's own checkpoints (numpy scalars and arrays and the
+    ``MessageHub``'s ``HistoryBuffer`` logs in ``meta`` / ``message_hub``):
+    ``load_from``, ``--resume`` and ``tools/test.py CKPT`` fail with
+    ``UnpicklingError: Weights only load failed``. mmengine's ``http(s)://``
+    loader (also behind ``torchvision://``, ``open-mmlab://`` and
+    ``mmcls://``) goes through ``torch.hub.load_state_dict_from_url``, whose
+    default is a full unpickle. The fix registers, for every scheme of
+    mmengine's ``CheckpointLoader``, a loader that unpickles with
+    ``weights_only=True`` and only the types mmengine writes allow-listed
+    (:mod:`mmctx.utils.checkpoint`): mmengine's checkpoints load, and a
+    pickle that calls anything else is refused with an error naming what it
+    calls. Loading only becomes safer: full unpickling needs an explicit
+    ``MMCTX_UNSAFE_LOAD=1`` (the tools' ``--unsafe-load``), and the
+    allow-list is applied around each load, not added to torch's for the
+    whole process.
 
 ``plugin_error_names_type``
     mmcv 2.1.0's ``build_plugin_layer`` - the builder of every ResNet
@@ -44,36 +48,19 @@ Fixes:
     Nothing changes where CUDA is available.
 """
 import functools
-import os.path as osp
 import sys
 
 import torch
 
-__all__ = ['apply_all', 'APPLIED', 'load_local_checkpoint']
+__all__ = ['apply_all', 'APPLIED']
 
 #: names of the fixes applied so far (``apply_all`` is idempotent)
 APPLIED = []
 
 
-def load_local_checkpoint(filename, map_location=None):
-    """Load a checkpoint file from local disk as mmengine did before torch
-    2.6: a full unpickle (``weights_only=False``).
-
-    Only for files the user trusts (their own training runs); unpickling can
-    run arbitrary code.
-    """
-    filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'{filename} can not be found.')
-    return torch.load(filename, map_location=map_location, weights_only=False)
-
-
-def _fix_checkpoint_weights_only():
-    from mmengine.runner.checkpoint import CheckpointLoader
-
-    @CheckpointLoader.register_scheme(prefixes='', force=True)
-    def load_from_local(filename, map_location=None):
-        return load_local_checkpoint(filename, map_location)
+def _fix_safe_checkpoint_loading():
+    from .utils.checkpoint import register_safe_loaders
+    register_safe_loaders()
 
 
 def _fix_plugin_error_names_type():
@@ -140,16 +127,15 @@ def _always():
     return True
 
 
-def _torch_defaults_to_weights_only():
-    """Whether this torch's ``torch.load`` defaults to ``weights_only=True``."""
-    version = tuple(int(v) for v in torch.__version__.split('+')[0]
-                    .split('.')[:2])
-    return version >= (2, 6)
+def _torch_has_safe_globals():
+    """Whether this torch can allow-list globals around one load
+    (``torch.serialization.safe_globals``, torch >= 2.5)."""
+    return hasattr(torch.serialization, 'safe_globals')
 
 
 FIXES = {
-    'checkpoint_weights_only':
-    (_torch_defaults_to_weights_only, _fix_checkpoint_weights_only),
+    'safe_checkpoint_loading':
+    (_torch_has_safe_globals, _fix_safe_checkpoint_loading),
     'plugin_error_names_type': (_always, _fix_plugin_error_names_type),
     'cpu_distributed': (_always, _fix_cpu_distributed),
 }

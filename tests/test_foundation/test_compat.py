@@ -26,7 +26,7 @@ def _mmengine_like_checkpoint(path):
 
 
 def test_fix_is_applied_on_import_and_only_once():
-    assert 'checkpoint_weights_only' in compat.APPLIED
+    assert 'safe_checkpoint_loading' in compat.APPLIED
     before = list(compat.APPLIED)
     assert compat.apply_all() == before
     assert compat.APPLIED == before
@@ -36,12 +36,13 @@ def test_torch_default_rejects_mmengine_checkpoints(tmp_path):
     """The break: plain torch.load of a checkpoint holding numpy values."""
     path = str(tmp_path / 'ckpt.pth')
     _mmengine_like_checkpoint(path)
-    if compat._torch_defaults_to_weights_only():
+    version = tuple(int(v) for v in torch.__version__.split('+')[0]
+                    .split('.')[:2])
+    if version >= (2, 6):
         with pytest.raises(pickle.UnpicklingError):
             torch.load(path)
-    else:  # older torch: full unpickle, nothing to fix
+    else:  # older torch: full unpickle by default
         torch.load(path)
-        assert 'checkpoint_weights_only' not in compat.APPLIED
 
 
 @pytest.mark.parametrize('load', [
@@ -66,15 +67,25 @@ def test_missing_checkpoint_names_the_file(tmp_path):
         _load_checkpoint(missing)
 
 
-def test_remote_schemes_keep_torch_safe_default():
-    """Only files on local disk are fully unpickled; URLs keep mmengine's
-    loaders (and so torch's weights_only=True default)."""
-    import mmengine.runner.checkpoint as ckpt_mod
-    for url in ('https://example.org/x.pth', 'torchvision://resnet50'):
-        loader = CheckpointLoader._get_checkpoint_loader(url)
-        assert loader.__module__ == ckpt_mod.__name__
-    local = CheckpointLoader._get_checkpoint_loader('/some/file.pth')
-    assert local.__module__ == compat.__name__
+def test_every_scheme_loads_safely(tmp_path):
+    """Local files and URLs alike go through mmctx's safe loaders (the fix
+    makes loading safer, never wider: a pickle calling anything but the
+    types mmengine writes is refused)."""
+    from mmctx.utils import checkpoint as safe
+    for path in ('/some/file.pth', 'https://example.org/x.pth',
+                 'http://example.org/x.pth', 'torchvision://resnet50',
+                 'open-mmlab://resnet50_caffe', 'mmcls://x', 's3://b/x.pth'):
+        loader = CheckpointLoader._get_checkpoint_loader(path)
+        assert loader.__module__ == safe.__name__, path
+
+    class Odd:
+        def __reduce__(self):
+            return (print, ('unpickled', ))
+
+    path = str(tmp_path / 'odd.pth')
+    torch.save(dict(state_dict={}, meta=dict(x=Odd())), path)
+    with pytest.raises(pickle.UnpicklingError, match='builtins.print'):
+        _load_checkpoint(path)
 
 
 def test_unknown_plugin_type_is_named():
