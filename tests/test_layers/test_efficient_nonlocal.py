@@ -1,4 +1,8 @@
-"""EfficientNonLocal2d (seed 003 §3.2-3.3) against slow references of its equations."""
+"""EfficientNonLocal2d against slow references of its equations.
+
+Levi & Ullman, "Efficient Coarse-to-Fine Non-Local Module for the Detection of
+Small Objects" §3.2-3.3 (equation numbers are the paper's).
+"""
 import itertools
 
 import numpy as np
@@ -71,13 +75,20 @@ def reference_position(kind, h, w):
 
 
 def reference(module, x):
-    """Eqs. 1-10 with the pairwise matrix formed entry by entry."""
+    """Eqs. 1-10 with the pairwise matrix formed entry by entry.
+
+    The l1 term joins exp(θ^T φ) before the normaliser Z = Σ_j F (Eqs. 6,
+    10); the DCT term joins the normalised similarity (Eq. 7: F g =
+    [θ^T φ + L] g, the ENL's θ^T φ being normalised through φ).
+    """
     b, c, h, w = x.shape
     n = h * w
     out = torch.empty_like(x)
     pos = None
     if module.pos_enc != 'none':
         pos = reference_position(module.pos_enc, h, w).to(x.dtype)
+    fuse = (lambda a, l: a + l) if module.pos_fusion == 'add' else (
+        lambda a, l: a * l)
     for k in range(b):
         words = x[k].reshape(c, n).t()
         theta, phi, g = (dense(module.theta, words), dense(module.phi, words),
@@ -93,10 +104,12 @@ def reference(module, x):
             for j in range(n):
                 s = torch.dot(theta[i], phi[j])
                 f[i, j] = s if module.similarity == 'dot' else torch.exp(s)
-        if pos is not None:  # Eq. 6 / Eq. 7
-            f = f + pos if module.pos_fusion == 'add' else f * pos
+        if module.pos_enc == 'l1':  # Eq. 6, inside Z
+            f = fuse(f, pos)
         if module.similarity == 'exp':  # Z(x) = sum_j F(x_i, x_j), Eq. 10
             f = f / f.sum(1, keepdim=True)
+        if module.pos_enc == 'dct':  # Eq. 7, on the normalised similarity
+            f = fuse(f, pos)
         y = f @ g  # Eq. 1
         out[k] = x[k] + dense(module.conv_out, y).t().reshape(c, h, w)
     return out
@@ -116,6 +129,9 @@ REFERENCE_CASES = [
     dict(mode='explicit', similarity='exp', pos_enc='l1', pos_fusion='mul',
          impl='explicit'),
     dict(mode='explicit', similarity='exp', pos_enc='dct', pos_fusion='add'),
+    dict(mode='explicit', similarity='exp', pos_enc='dct', pos_fusion='add',
+         impl='explicit'),
+    dict(mode='explicit', similarity='exp', pos_enc='dct', pos_fusion='mul'),
 ]
 
 
@@ -175,9 +191,11 @@ def _forward_backward(module, x):
             [p.grad.clone() for p in module.parameters()])
 
 
-@pytest.mark.parametrize('pos', [dict(), dict(pos_enc='l1', pos_fusion='mul')])
+@pytest.mark.parametrize('pos', [dict(), dict(pos_enc='l1', pos_fusion='mul'),
+                                 dict(pos_enc='dct', pos_fusion='add')])
 def test_fused_softmax_equals_explicit(pos):
-    """The SDPA path of the Eq. 2 NL (l1-mul as a -l1/50 logit bias)."""
+    """The SDPA path of the Eq. 2 NL (l1-mul as a -l1/50 logit bias, the DCT
+    term as Ê [Ê^T g] after the softmax)."""
     fused = build(mode='explicit', similarity='exp', impl='fused', **pos)
     explicit = twin(fused, impl='explicit')
     x = torch.randn(2, C, 9, 7, requires_grad=True)
@@ -257,12 +275,41 @@ def test_default_init_is_small_gaussian_without_norm_layers():
     (dict(dct_size=0), 'dct_size'),
     (dict(mode='explicit', impl='flash'), 'impl'),
     (dict(mode='explicit', pos_enc='l1', l1_scale=0), 'l1_scale'),
+    # floats, negatives, zero channels: named, with the value
+    (dict(in_channels=0), 'in_channels must be an int >= 1, got 0'),
+    (dict(in_channels=-16), 'in_channels must be an int >= 1, got -16'),
+    (dict(in_channels=16.0), r'in_channels must be an int >= 1, got 16\.0'),
+    (dict(in_channels=True), 'in_channels must be an int >= 1, got True'),
+    (dict(reduction=2.0), r'reduction=2\.0 must be a positive int dividing '
+     'in_channels=16'),
+    (dict(reduction=-2), 'reduction=-2 must'),
+    (dict(reduction=0), 'reduction=0 must'),
+    (dict(reduction=32), 'reduction=32 must'),
+    (dict(dct_size=9.0), r'dct_size must be an int >= 1, got 9\.0'),
+    (dict(dct_size=-9), 'dct_size must be an int >= 1, got -9'),
+    (dict(l1_scale=-50), 'l1_scale must be a finite number > 0, got -50'),
+    (dict(l1_scale='50'), "l1_scale must be a finite number > 0, got '50'"),
+    (dict(l1_scale=float('inf')), 'l1_scale must .* got inf'),
+    (dict(init_std=-0.01), r'init_std must be a finite number >= 0, got '
+     r'-0\.01'),
+    (dict(init_std=None), 'init_std must .* got None'),
 ])
 def test_bad_arguments(kwargs, name):
     cfg = dict(type='EfficientNonLocal2d', in_channels=16)
     cfg.update(kwargs)
     with pytest.raises(ValueError, match=name):
         MODELS.build(cfg)
+
+
+def test_bad_input_is_named():
+    module = EfficientNonLocal2d(16)
+    with pytest.raises(ValueError, match=r'expects a \(B, 16, H, W\) input, '
+                       r'got \(2, 8, 5, 5\)'):
+        module(torch.randn(2, 8, 5, 5))
+    with pytest.raises(ValueError, match='expects .* got \\(16, 5, 5\\)'):
+        module(torch.randn(16, 5, 5))
+    with pytest.raises(ValueError, match='H, W >= 1, got a 0x5 map'):
+        module(torch.randn(2, 16, 0, 5))
 
 
 def test_efficient_never_forms_an_hw_by_hw_matrix():
@@ -308,3 +355,236 @@ def test_resnet_plugin_and_any_map_size():
     with torch.no_grad():
         outs = backbone(torch.randn(1, 3, 48, 80))
     assert outs[1].shape == (1, 2048, 2, 3)
+
+
+# --------------------------------------------------------------------------
+# where the position term meets Z (Eq. 6 for l1, Eq. 7 for the DCT)
+def _residual(module, x):
+    with torch.no_grad():
+        return module(x) - x
+
+
+def _relative_change(a, b):
+    return ((a - b).norm() / b.norm()).item()
+
+
+def _inside_z_dct_add(module, x):
+    """The rejected reading: the DCT L added to exp(s) before Z = Σ_j F."""
+    b, c, h, w = x.shape
+    theta, phi, g = module._embed(x)
+    f = torch.exp(theta.transpose(1, 2) @ phi) + dct_position_matrix(
+        h, w, dtype=x.dtype)
+    y = (g.flatten(2) @ (f / f.sum(-1, keepdim=True)).transpose(1, 2))
+    return module.conv_out(y.reshape(b, -1, h, w))
+
+
+# minimum relative change of the block's residual o(y) when the position term
+# is switched on. Measured over 5 seeds on 16x20 maps, paper init / larger
+# weights: DCT (any form) >= 5.6 / 0.37; l1 add 0.032 / 0.081; l1 mul
+# 0.073 / 0.020 (L = exp(-l1 / 50) varies little over 34 cells). The DCT L
+# inside Z (the rejected reading) gave 0.017 / 0.0006 for "cos add".
+POSITION_CASES = [
+    (dict(mode='efficient', pos_enc='dct'), 0.25),
+    (dict(mode='explicit', similarity='exp', pos_enc='dct',
+          pos_fusion='add'), 0.25),
+    (dict(mode='explicit', similarity='exp', pos_enc='dct',
+          pos_fusion='mul'), 0.25),
+    (dict(mode='explicit', similarity='exp', pos_enc='l1',
+          pos_fusion='add'), 0.015),
+    (dict(mode='explicit', similarity='exp', pos_enc='l1',
+          pos_fusion='mul'), 0.015),
+]
+
+
+@pytest.mark.parametrize('init', ['paper', 'trained'])
+@pytest.mark.parametrize('cfg, threshold', POSITION_CASES,
+                         ids=lambda c: '-'.join(map(str, c.values()))
+                         if isinstance(c, dict) else str(c))
+def test_position_term_changes_the_output(cfg, threshold, init):
+    """Each position row differs measurably from its no-position twin."""
+    torch.manual_seed(0)
+    module = EfficientNonLocal2d(C, **cfg).double()
+    if init == 'trained':  # larger weights: a peaked, non-uniform softmax
+        module = build(**cfg).double()
+    plain = twin(module, pos_enc='none', pos_fusion='add')
+    x = torch.randn(2, C, 16, 20, dtype=torch.float64)
+    change = _relative_change(_residual(module, x), _residual(plain, x))
+    assert change > threshold, change
+
+
+def test_dct_inside_z_would_be_swamped():
+    """Control: with the DCT L inside Z (Σ_j e^s ≈ HW) "cos add" would be
+    almost its no-position twin - the reading the docstring rejects."""
+    module = build(mode='explicit', similarity='exp', pos_enc='dct').double()
+    plain = twin(module, pos_enc='none')
+    x = torch.randn(2, C, 16, 20, dtype=torch.float64)
+    with torch.no_grad():
+        inside = _inside_z_dct_add(module, x)
+    assert _relative_change(inside, _residual(plain, x)) < 0.005
+    assert _relative_change(_residual(module, x), _residual(plain, x)) > 0.25
+
+
+@pytest.mark.parametrize('cfg', [dict(mode='efficient', pos_enc='dct'),
+                                 dict(mode='explicit', pos_enc='dct'),
+                                 dict(mode='explicit', similarity='exp',
+                                      pos_enc='dct'),
+                                 dict(mode='explicit', similarity='exp',
+                                      pos_enc='dct', impl='explicit')])
+def test_dct_term_is_one_function_in_every_form(cfg):
+    """Eq. 9's Ê [Ê^T g] is what switching the DCT term on adds, in the ENL
+    and in the explicit NL alike (the same position module, Eq. 7)."""
+    module = build(**cfg).double()
+    plain = twin(module, pos_enc='none')
+    x = torch.randn(2, C, 11, 13, dtype=torch.float64)
+    with torch.no_grad():
+        g = module.g(x)
+        expected = torch.nn.functional.conv2d(
+            dct_lowpass(g), module.conv_out.weight)  # o(.) without its bias
+        torch.testing.assert_close(module(x) - plain(x), expected)
+    assert expected.norm() > 0.1 * _residual(plain, x).norm()
+
+
+EXP_POSITIONS = [dict(), dict(pos_enc='l1', pos_fusion='add'),
+                 dict(pos_enc='l1', pos_fusion='mul'),
+                 dict(pos_enc='dct', pos_fusion='add'),
+                 dict(pos_enc='dct', pos_fusion='mul')]
+
+
+@pytest.mark.parametrize('logit_std', [3.0, 30.0, 300.0])
+@pytest.mark.parametrize('pos', EXP_POSITIONS,
+                         ids=lambda c: '-'.join(c.values()) or 'none')
+def test_normaliser_is_positive(pos, logit_std):
+    """Z' (Z with the row max factored out) lies in [1, HW] for every row and
+    F / Z is a distribution over j, at any logit scale."""
+    module = EfficientNonLocal2d(C, mode='explicit', similarity='exp', **pos)
+    h, w = 12, 14
+    torch.manual_seed(0)
+    logits = torch.randn(2, h * w, h * w) * logit_std
+    att, z = module._normalised_similarity(logits, h, w)
+    assert z.min() >= 1 and z.max() <= h * w
+    assert (att >= 0).all() and torch.isfinite(att).all()
+    torch.testing.assert_close(att.sum(-1), torch.ones(2, h * w))
+
+
+def test_dct_inside_z_would_reach_zero():
+    """Control: Σ_j e^s L_dct, the normaliser of "cos mul" had the DCT L
+    stayed inside Z, is <= 0 for a large share of the rows at logit std 3
+    (the DCT basis has negative lobes); mmctx never forms it."""
+    h, w = 12, 14
+    torch.manual_seed(0)
+    logits = torch.randn(4, h * w, h * w) * 3
+    z = (torch.exp(logits) * dct_position_matrix(h, w)).sum(-1)
+    assert (z <= 0).float().mean() > 0.1
+
+
+# --------------------------------------------------------------------------
+# every option combination on every shape, traced and exported
+def _all_options():
+    cases = []
+    for mode, sim, phi_norm, theta_norm, pos_enc, fusion, impl in \
+            itertools.product(('efficient', 'explicit'), ('dot', 'exp'),
+                              ('softmax', '1/N', 'none'), ('none', 'tanh'),
+                              ('none', 'dct', 'l1'), ('add', 'mul'),
+                              ('fused', 'explicit')):
+        cfg = dict(mode=mode, similarity=sim, phi_norm=phi_norm,
+                   theta_norm=theta_norm, pos_enc=pos_enc, pos_fusion=fusion,
+                   impl=impl)
+        if pos_enc == 'none' and fusion == 'mul':
+            continue  # the same block as 'add'
+        try:
+            EfficientNonLocal2d(C, **cfg)
+        except ValueError:
+            continue
+        cases.append(cfg)
+    return cases
+
+
+ALL_OPTIONS = _all_options()
+
+
+def test_option_count():
+    # efficient: 3 phi x 2 theta x (none, dct-add) x 2 impl = 24; explicit dot:
+    # 3 x 2 x 5 x 2 = 60; explicit exp: 5 x 2 = 10
+    assert len(ALL_OPTIONS) == 94
+
+
+@pytest.mark.parametrize('cfg', ALL_OPTIONS,
+                         ids=lambda c: '-'.join(map(str, c.values())))
+def test_any_batch_and_map_size(cfg):
+    """Batch 0 and maps from 1x1, forward and backward."""
+    module = build(**cfg)
+    for b, h, w in ((0, 5, 6), (0, 1, 1), (1, 1, 1), (3, 1, 1), (2, 1, 7),
+                    (2, 6, 1), (1, 2, 3)):
+        module.zero_grad()
+        x = torch.randn(b, C, h, w, requires_grad=True)
+        out = module(x)
+        assert out.shape == (b, C, h, w)
+        (out * out).sum().backward()
+        assert x.grad.shape == x.shape and torch.isfinite(x.grad).all()
+        for name, p in module.named_parameters():
+            assert p.grad is not None and torch.isfinite(p.grad).all(), name
+            if b == 0:
+                assert (p.grad == 0).all(), name
+        if b > 0:  # the block acts: the residual is not zero
+            assert (out - x).abs().max() > 0
+
+
+TRACE_CASES = [
+    dict(mode='efficient', pos_enc='dct'),
+    dict(mode='efficient', phi_norm='1/N', theta_norm='tanh', pos_enc='dct'),
+    dict(mode='explicit', pos_enc='dct', pos_fusion='mul'),
+    dict(mode='explicit', phi_norm='1/N', pos_enc='l1', pos_fusion='add'),
+    dict(mode='explicit', similarity='exp'),
+    dict(mode='explicit', similarity='exp', pos_enc='l1', pos_fusion='mul'),
+    dict(mode='explicit', similarity='exp', pos_enc='l1', pos_fusion='add'),
+    dict(mode='explicit', similarity='exp', pos_enc='dct'),
+    dict(mode='explicit', similarity='exp', pos_enc='dct', impl='explicit'),
+    dict(mode='explicit', similarity='exp', pos_enc='dct', pos_fusion='mul'),
+]
+
+
+@pytest.mark.parametrize('cfg', TRACE_CASES,
+                         ids=lambda c: '-'.join(map(str, c.values())))
+def test_traced_at_one_size_runs_at_another(cfg):
+    """torch.jit.trace at 8x8 (below the 9x9 DCT truncation), run at 16x16
+    and 12x20 (above it): equal to eager within 1e-5."""
+    module = build(**cfg).eval()
+    with torch.no_grad():
+        traced = torch.jit.trace(module, torch.randn(2, C, 8, 8))
+        for shape in ((2, C, 16, 16), (3, C, 12, 20), (1, C, 8, 8),
+                      (1, C, 3, 5)):
+            x = torch.randn(shape)
+            ref = module(x)
+            torch.testing.assert_close(traced(x), ref, rtol=0, atol=1e-5)
+            assert (ref - x).abs().max() > 1e-3  # the block contributes
+
+
+@pytest.mark.parametrize('cfg', TRACE_CASES,
+                         ids=lambda c: '-'.join(map(str, c.values())))
+def test_onnx_export_runs_at_other_sizes(cfg, tmp_path):
+    """ONNX (opset 17, dynamic batch, H, W) exported at 8x8, run by
+    onnxruntime at 16x16, 12x20 and 1x1: equal to eager (1e-5)."""
+    pytest.importorskip('onnx')
+    ort = pytest.importorskip('onnxruntime')
+    module = build(**cfg).eval()
+    path = str(tmp_path / 'enl.onnx')
+    kwargs = dict(opset_version=17, input_names=['x'], output_names=['y'],
+                  dynamic_axes={'x': {0: 'b', 2: 'h', 3: 'w'},
+                                'y': {0: 'b', 2: 'h', 3: 'w'}})
+    with torch.no_grad():
+        try:
+            torch.onnx.export(module, (torch.randn(2, C, 8, 8), ), path,
+                              dynamo=False, **kwargs)
+        except TypeError:  # a torch without the dynamo switch
+            torch.onnx.export(module, (torch.randn(2, C, 8, 8), ), path,
+                              **kwargs)
+    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+    for shape in ((2, C, 16, 16), (1, C, 12, 20), (2, C, 8, 8), (1, C, 1, 1)):
+        x = torch.randn(shape)
+        out = session.run(None, {'x': x.numpy()})[0]
+        with torch.no_grad():
+            ref = module(x)
+        # rtol: onnxruntime's float32 kernels round differently on the
+        # outputs of ~100 of the un-normalised 'dot' rows
+        torch.testing.assert_close(torch.from_numpy(out), ref, rtol=1e-5,
+                                   atol=1e-5)
