@@ -1,4 +1,4 @@
-# Seed 003 Table 4 row "+3conv5, TD" (5x5 convs at the same places).
+# Levi & Ullman (ENL) Table 4 row "+3conv5, TD" (5x5 convs at the same places).
 # Context blocks on the TD stream at res5, res4, res3 (ENLFPN).
 _base_ = ['./_base_/faster-rcnn_r50_fpn_360k_coco-600.py']
 

@@ -1,4 +1,4 @@
-# Seed 003 Table 2 row "+3NL, TD" (efficient, DCT position).
+# Levi & Ullman (ENL) Table 2 row "+3NL, TD" (efficient, DCT position).
 # Context blocks on the TD stream at res5, res4, res3 (ENLFPN).
 _base_ = ['./_base_/faster-rcnn_r50_fpn_360k_coco-800.py']
 

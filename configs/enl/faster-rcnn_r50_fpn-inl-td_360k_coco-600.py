@@ -1,4 +1,4 @@
-# Seed 003 Table 5 row "INL 1/N" (original NL normalised by 1/N).
+# Levi & Ullman (ENL) Table 5 row "INL 1/N" (original NL normalised by 1/N).
 # Context blocks on the TD stream at res5, res4, res3 (ENLFPN).
 _base_ = ['./_base_/faster-rcnn_r50_fpn_360k_coco-600.py']
 

@@ -1,6 +1,7 @@
-# Seed 003 Table 2 row "+1NL, BU" with relative position ("spat", not efficient):
-# the "+1NL, BU" block plus the cos (DCT) position term added to F (Table 3's
-# best fusion, "cos add"; §5.1: it "didn't improve the results" on the BU stream).
+# Levi & Ullman (ENL) Table 2 row "+1NL, BU" with relative position ("spat", not efficient):
+# the "+1NL, BU" block plus the cos (DCT) position term added after the softmax
+# (Eq. 7, as in the ENL: y = softmax(theta^T phi) g + E^[E^T g]; Table 3's best
+# fusion, "cos add"; §5.1: it "didn't improve the results" on the BU stream).
 _base_ = ['./faster-rcnn_r50_fpn-nl-bu_360k_coco-800.py']
 
 model = dict(backbone=dict(plugins=[dict(

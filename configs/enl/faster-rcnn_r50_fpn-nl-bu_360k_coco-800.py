@@ -1,4 +1,4 @@
-# Seed 003 Table 2 row "+1NL, BU" (no position, not efficient): the variant of
+# Levi & Ullman (ENL) Table 2 row "+1NL, BU" (no position, not efficient): the variant of
 # Wang et al. [51], one non-local block on the bottom-up stream, right before
 # the last residual block of res4 (ResNet-50 layer3[4]'s output, after its add).
 # The NL is the paper's original one (Eq. 2, embedded Gaussian normalised by

@@ -1,4 +1,6 @@
-# Seed 003 Table 3 row "cos add".
+# Levi & Ullman (ENL) Table 3 row "cos add".
+# Original NL (Eq. 2, softmax) + the DCT term added after the softmax (Eq. 7):
+# y = softmax(theta^T phi) g + E^[E^T g], the position term of the ENL (Eq. 9).
 # Context blocks on the TD stream at res5, res4, res3 (ENLFPN).
 _base_ = ['./_base_/faster-rcnn_r50_fpn_360k_coco-600.py']
 

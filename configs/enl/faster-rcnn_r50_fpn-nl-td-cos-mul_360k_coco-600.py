@@ -1,4 +1,6 @@
-# Seed 003 Table 3 row "cos mul".
+# Levi & Ullman (ENL) Table 3 row "cos mul".
+# Original NL (Eq. 2, softmax) times the DCT filter (Eq. 6 with L = E^ E^T of
+# Eq. 8), fused with the normalised softmax as in Eq. 7: y = (softmax . L) g.
 # Context blocks on the TD stream at res5, res4, res3 (ENLFPN).
 _base_ = ['./_base_/faster-rcnn_r50_fpn_360k_coco-600.py']
 

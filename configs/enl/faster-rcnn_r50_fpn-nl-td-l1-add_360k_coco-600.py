@@ -1,4 +1,6 @@
-# Seed 003 Table 3 row "l1 add".
+# Levi & Ullman (ENL) Table 3 row "l1 add".
+# Original NL with L = exp(-l1/50) added to exp(theta^T phi) before the
+# normaliser Z = sum_j F (Eqs. 6, 10).
 # Context blocks on the TD stream at res5, res4, res3 (ENLFPN).
 _base_ = ['./_base_/faster-rcnn_r50_fpn_360k_coco-600.py']
 

@@ -1,4 +1,6 @@
-# Seed 003 Table 3 row "l1 mul".
+# Levi & Ullman (ENL) Table 3 row "l1 mul".
+# Original NL with exp(theta^T phi) * exp(-l1/50) normalised by Z (Eqs. 6,
+# 10): a softmax with the logit bias -l1/50.
 # Context blocks on the TD stream at res5, res4, res3 (ENLFPN).
 _base_ = ['./_base_/faster-rcnn_r50_fpn_360k_coco-600.py']
 

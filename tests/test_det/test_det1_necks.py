@@ -1,4 +1,10 @@
-"""ENLFPN / SAFPN / C4 self-attention necks (seed 003 §4, seed 002 §3.3) and their configs."""
+"""ENLFPN / SAFPN / C4 self-attention necks and their configs.
+
+ENLFPN: Levi & Ullman, "Efficient Coarse-to-Fine Non-Local Module for the
+Detection of Small Objects" §4; SAFPN and C4SelfAttentionNeck: Lee, Kim, Jung,
+"Improving Object Detection Quality by Incorporating Global Contexts via
+Self-Attention" §3.3.
+"""
 import os.path as osp
 
 import pytest
@@ -28,6 +34,84 @@ def test_enl_config_one_step(path):
     if cfg.model.neck.type == 'ENLFPN':
         assert len(model.neck.td_blocks) == 3
         assert grads and all(g is not None for g in grads)
+
+
+# Levi & Ullman's rows: where the block sits ('td': ENLFPN at res5, res4, res3;
+# 'bu': one block after layer3[4]'s add) and its settings (None: no block).
+# mode, similarity, phi_norm, theta_norm, pos_enc, pos_fusion
+_NL = ('explicit', 'exp', 'none', 'none')
+_ENL = ('efficient', 'dot', 'softmax', 'none')
+ENL_ROWS = {
+    'faster-rcnn_r50_fpn_360k_coco-800.py': (800, None, None),  # T2 baseline
+    'faster-rcnn_r50_fpn-nl-bu_360k_coco-800.py': (800, 'bu', _NL + ('none', None)),
+    'faster-rcnn_r50_fpn-nl-bu-dct_360k_coco-800.py': (800, 'bu', _NL + ('dct', 'add')),
+    'faster-rcnn_r50_fpn-enl-td-dct_360k_coco-800.py': (800, 'td', _ENL + ('dct', 'add')),
+    'faster-rcnn_r50_fpn_360k_coco-600.py': (600, None, None),  # T4 baseline
+    'faster-rcnn_r50_fpn-nl-bu_360k_coco-600.py': (600, 'bu', _NL + ('none', None)),
+    'faster-rcnn_r50_fpn-3conv5-td_360k_coco-600.py': (600, 'td', 'conv5'),
+    'faster-rcnn_r50_fpn-nl-td_360k_coco-600.py': (600, 'td', _NL + ('none', None)),
+    'faster-rcnn_r50_fpn-enl-td_360k_coco-600.py': (600, 'td', _ENL + ('none', None)),
+    'faster-rcnn_r50_fpn-enl-td-dct_360k_coco-600.py': (600, 'td', _ENL + ('dct', 'add')),
+    # Table 3: the original NL with each position term
+    'faster-rcnn_r50_fpn-nl-td-l1-mul_360k_coco-600.py': (600, 'td', _NL + ('l1', 'mul')),
+    'faster-rcnn_r50_fpn-nl-td-l1-add_360k_coco-600.py': (600, 'td', _NL + ('l1', 'add')),
+    'faster-rcnn_r50_fpn-nl-td-cos-mul_360k_coco-600.py': (600, 'td', _NL + ('dct', 'mul')),
+    'faster-rcnn_r50_fpn-nl-td-cos-add_360k_coco-600.py': (600, 'td', _NL + ('dct', 'add')),
+    # Table 5: normalisations
+    'faster-rcnn_r50_fpn-inl-td_360k_coco-600.py':
+    (600, 'td', ('explicit', 'dot', '1/N', 'none', 'none', None)),
+    'faster-rcnn_r50_fpn-enl-td-softmax-tanh_360k_coco-600.py':
+    (600, 'td', ('efficient', 'dot', 'softmax', 'tanh', 'none', None)),
+    'faster-rcnn_r50_fpn-enl-td-1n_360k_coco-600.py':
+    (600, 'td', ('efficient', 'dot', '1/N', 'none', 'none', None)),
+    'faster-rcnn_r50_fpn-enl-td-1n-tanh_360k_coco-600.py':
+    (600, 'td', ('efficient', 'dot', '1/N', 'tanh', 'none', None)),
+    'faster-rcnn_r50_fpn-enl-td-nonorm_360k_coco-600.py':
+    (600, 'td', ('efficient', 'dot', 'none', 'none', 'none', None)),
+}
+
+
+def test_enl_config_settings_match_their_row():
+    """Every ENL config holds its table row's placement, block settings
+    (the effective ones, defaults resolved by the block) and image scale."""
+    from mmengine.config import Config
+    from mmctx.models.layers import EfficientNonLocal2d
+    assert set(ENL_ROWS) == {osp.basename(p) for p in ENL_CONFIGS}
+    for path in ENL_CONFIGS:
+        name = osp.basename(path)
+        short, place, settings = ENL_ROWS[name]
+        cfg = Config.fromfile(path)
+        scales = {t.scale for t in cfg.test_dataloader.dataset.pipeline
+                  if t.type == 'Resize'}
+        assert scales == {(1333, 800) if short == 800 else (1000, 600)}, name
+        neck, backbone = cfg.model.neck, cfg.model.backbone
+        plugins = backbone.get('plugins') or []
+        if place == 'td':
+            assert neck.type == 'ENLFPN' and tuple(neck.block_levels) == (3, 2, 1)
+            assert not plugins, name
+            block = dict(neck.block_cfg)
+        else:
+            assert neck.type == 'FPN', name
+        if place == 'bu':
+            assert len(plugins) == 1, name
+            plugin = plugins[0]
+            assert (tuple(plugin.stages), plugin.position, tuple(plugin.blocks)) == (
+                (False, False, True, False), 'after_add', (-2, )), name
+            block = dict(plugin.cfg)
+        if place is None:
+            assert not plugins, name
+            continue
+        assert block.pop('init_std') == 0.01, name  # §4
+        if settings == 'conv5':
+            assert block == dict(type='conv5'), name
+            continue
+        assert block.pop('type') == 'EfficientNonLocal2d', name
+        module = EfficientNonLocal2d(16, **block)
+        assert module.inter_channels == 8, name  # reduction 2
+        got = (module.mode, module.similarity, module.phi_norm,
+               module.theta_norm, module.pos_enc,
+               module.pos_fusion if module.pos_enc != 'none' else None)
+        assert got == settings, name
 
 
 @pytest.mark.parametrize('path', GSA_CONFIGS, ids=osp.basename)
@@ -94,7 +178,7 @@ def test_enlfpn_variants_and_init():
     conv = neck.td_blocks['3']
     assert conv.kernel_size == (5, 5)
     assert abs(conv.weight.std().item() - 0.01) < 0.003
-    # no BN inside the blocks (seed 003 §4)
+    # no BN inside the blocks (Levi & Ullman §4)
     neck = MODELS.build(dict(type='ENLFPN', in_channels=[8, 16, 32, 64],
                              out_channels=16, num_outs=5))
     assert not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)

@@ -1,4 +1,4 @@
-# Seed 003 §5.2 ablations (Tables 3-5): the §4 recipe at shorter side 600
+# Levi & Ullman (ENL) §5.2 ablations (Tables 3-5): the §4 recipe at shorter side 600
 # (longer side capped at 1000, Detectron's setting for 600).
 _base_ = ['./faster-rcnn_r50_fpn_360k_coco-800.py']
 

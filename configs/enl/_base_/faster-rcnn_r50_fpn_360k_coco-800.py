@@ -1,4 +1,4 @@
-# Seed 003 §4 training recipe on mmdet's Faster R-CNN R-50-FPN (Detectron
+# Levi & Ullman (ENL) §4 training recipe on mmdet's Faster R-CNN R-50-FPN (Detectron
 # baseline [15]): COCO train2017 / val2017, shorter side 800, 360k iterations,
 # SGD lr 0.005 (momentum 0.9, wd 1e-4), lr x0.1 at 240k and 320k, frozen BN
 # (affine only). lr 0.005 is Detectron's linear-scaling value for 4 images
