@@ -1,4 +1,4 @@
-"""Check the data sets of a config before training, and say loudly what is wrong.
+"""Check the data sets of a config before training; say loudly what is wrong.
 
 mmdet and mmseg read annotations leniently: a class name of ``metainfo`` that
 is not a category of the COCO json drops that class's annotations, boxes of
@@ -493,26 +493,31 @@ def _image_table(report: DatasetReport, data: dict,
     return images
 
 
-def _kept_images(report, ds_cfg, cls, images, ids_with_ann) -> None:
-    """Images left by mmdet's ``filter_data`` in a training set."""
+def _kept_images(report, ds_cfg, cls, images, ids_in_classes,
+                 ids_usable) -> None:
+    """Images left by mmdet's ``filter_data`` in a training set.
+
+    ``ids_in_classes``: the images mmdet's ``filter_empty_gt`` keeps (any
+    annotation of the classes, valid or not); ``ids_usable``: those with at
+    least one valid annotation of the classes.
+    """
     if _arg(ds_cfg, cls, 'test_mode', False):
         return
     filter_cfg = _arg(ds_cfg, cls, 'filter_cfg') or {}
     filter_empty = filter_cfg.get('filter_empty_gt', False)
     min_size = filter_cfg.get('min_size', 0)
     kept = [i for i, img in images.items()
-            if (not filter_empty or i in ids_with_ann)
+            if (not filter_empty or i in ids_in_classes)
             and min(img['width'], img['height']) >= min_size]
     report.num_kept_images = len(kept)
-    if images and not kept:
+    if images and not set(kept) & ids_usable:
         report.errors.append(
-            f'no image of {report.source} is left for training: '
-            f'{len(images) - len(ids_with_ann)} of {len(images)} images have '
-            'no usable annotation of the classes'
-            + (f' and images smaller than min_size={min_size} are dropped'
-               if min_size else '')
-            + ' (filter_cfg); mmengine would fail with "need at least one '
-            'array to concatenate"')
+            f'nothing to train on in {report.source}: '
+            f'{len(images) - len(ids_usable)} of {len(images)} images have no '
+            f'valid annotation of the classes, filter_cfg={filter_cfg} keeps '
+            f'{len(kept)} images'
+            + (' (mmengine would fail with "need at least one array to '
+               'concatenate")' if not kept else ''))
 
 
 def check_coco(ds_cfg, cls, split: str, mode: str, max_invalid_ratio: float,
@@ -539,10 +544,12 @@ def check_coco(ds_cfg, cls, split: str, mode: str, max_invalid_ratio: float,
         report.errors.append(f'{ann_file} has no annotations, nothing to '
                              'train on')
     class_ids = {i for i, c in cats.items() if c['name'] in (classes or ())}
-    ids_with_ann = set()
+    ids_in_classes, ids_usable = set(), set()
     for ann in data['annotations']:
         where = (f'annotation id {ann.get("id")} of image '
                  f'{ann.get("image_id")}')
+        if ann.get('category_id') in class_ids:
+            ids_in_classes.add(ann.get('image_id'))
         if ann.get('ignore', False):
             continue
         img = images.get(ann.get('image_id'))
@@ -566,8 +573,8 @@ def check_coco(ds_cfg, cls, split: str, mode: str, max_invalid_ratio: float,
                          f'{where}: {cats[ann["category_id"]]["name"]!r}',
                          invalid=False)
             continue
-        ids_with_ann.add(img['id'])
-    _kept_images(report, ds_cfg, cls, images, ids_with_ann)
+        ids_usable.add(img['id'])
+    _kept_images(report, ds_cfg, cls, images, ids_in_classes, ids_usable)
     _ratio_error(report, max_invalid_ratio, 'mmdet')
     _check_images(report, list(images.values()), img_dir,
                   _Files(backend_args), mode, progress)
@@ -635,7 +642,7 @@ def check_coco_panoptic(ds_cfg, cls, split: str, mode: str,
             if not _check_box(report, seg, img, where):
                 continue
             if cats[cat].get('isthing') and not seg.get('iscrowd', False):
-                ids_with_ann.add(img['id'])
+                ids_with_ann.add(img['id'])  # mmdet's filter_data: the same
     if not_in_classes:
         report.errors.append(
             f'{len(not_in_classes)} segments of {ann_file} are of categories '
@@ -647,7 +654,7 @@ def check_coco_panoptic(ds_cfg, cls, split: str, mode: str,
             'a category_id that is not in its categories (e.g. '
             + '; '.join(report.examples[UNKNOWN_CATEGORY])
             + '); mmdet fails with a KeyError')
-    _kept_images(report, ds_cfg, cls, images, ids_with_ann)
+    _kept_images(report, ds_cfg, cls, images, ids_with_ann, ids_with_ann)
     _ratio_error(report, max_invalid_ratio, 'mmdet')
 
     files = _Files(backend_args)

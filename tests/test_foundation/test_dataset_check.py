@@ -1,4 +1,4 @@
-"""mmctx.utils.dataset_check and tools/misc/check_dataset.py: data errors are loud.
+"""mmctx.utils.dataset_check, tools/misc/check_dataset.py: loud data errors.
 
 Each test breaks a copy of a tiny synthetic shapes data set in one way and
 checks that the error names the problem and the file; the counts of invalid
@@ -113,9 +113,30 @@ def test_all_classes_wrong_says_the_train_set_is_empty(root):
     cfg = _cfg('detection', root)
     cfg.train_dataloader.dataset.metainfo.classes = ('a', 'b')
     with pytest.raises(dc.DatasetCheckError,
-                       match=r'no image of .*instances_train.json is left '
-                       r'for training: 3 of 3 images have no usable'):
+                       match=r'nothing to train on in .*instances_train.json: '
+                       r'3 of 3 images have no valid annotation of the '
+                       r'classes, .* keeps 0 images \(mmengine would fail'):
         _check(cfg, splits=['train'])
+
+
+def test_train_set_of_invalid_boxes_only_is_named(root):
+    """mmdet keeps images whose boxes are all invalid: 0 instances each."""
+    data = _json(root, 'instances_train.json')
+    for ann in data['annotations']:
+        ann['bbox'][2] = 0.0
+    _dump(root, 'instances_train.json', data)
+    cfg = _cfg('detection', root)
+    report = _check(cfg, splits=['train'], raise_errors=False)[0]
+    from mmdet.datasets import CocoDataset
+    ds_cfg = cfg.train_dataloader.dataset.copy()
+    ds_cfg.pop('type')
+    ds_cfg.update(pipeline=[], serialize_data=False)
+    dataset = CocoDataset(**ds_cfg)  # reference: mmdet's own filter
+    assert report.num_kept_images == len(dataset) == 3
+    assert all(not d['instances'] for d in dataset.data_list)
+    assert report.invalid[dc.ZERO_SIZE] == len(data['annotations'])
+    assert any('nothing to train on' in e and 'keeps 3 images' in e
+               for e in report.errors), report.errors
 
 
 def test_train_json_without_annotations_and_val_json_without_images(root):
