@@ -4,6 +4,12 @@ The task library is picked from the config's ``default_scope`` (``mmdet`` or
 ``mmseg``); mmctx is imported first, so checkpoints written by any torch
 version load (see :mod:`mmctx.compat`) and mmctx modules are registered.
 
+The checkpoint is loaded safely (tensors, plain containers and the types
+mmengine writes; ``--unsafe-load`` for trusted files that need full
+unpickling, see :mod:`mmctx.utils.checkpoint`) and must fit the model: a
+missing or unexpected key or a shape mismatch is an error naming them
+(``--no-strict`` loads the matching weights only).
+
 Examples::
 
     python tools/test.py CONFIG work_dirs/x/iter_500.pth
@@ -21,8 +27,10 @@ if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e`
     sys.path.insert(0, REPO_ROOT)
 
 import mmctx  # noqa: E402,F401  (compat fixes + registration)
-from mmctx.utils import (add_runner_args, build_runner, close_distributed,  # noqa: E402
-                         load_tool_config)
+from mmctx.engine.hooks import CheckpointKeysHook  # noqa: E402
+from mmctx.utils import (add_runner_args, add_unsafe_load_arg,  # noqa: E402
+                         apply_unsafe_load_arg, build_runner,
+                         close_distributed, load_tool_config)
 
 
 def parse_args(argv=None):
@@ -43,6 +51,12 @@ def parse_args(argv=None):
     parser.add_argument(
         '--tta', action='store_true',
         help='test-time augmentation (needs tta_model and tta_pipeline)')
+    parser.add_argument(
+        '--no-strict', action='store_true',
+        help='load a checkpoint that does not fit the model exactly: only '
+        'the weights whose keys and shapes match (the others keep their '
+        'initialization); by default missing or unexpected keys are an error')
+    add_unsafe_load_arg(parser)
     add_runner_args(parser)
     return parser.parse_args(argv)
 
@@ -96,8 +110,11 @@ def build_cfg(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    apply_unsafe_load_arg(args)
     cfg, scope = build_cfg(args)
     runner = build_runner(cfg)
+    runner.register_hook(CheckpointKeysHook(strict=not args.no_strict,
+                                            source=args.checkpoint))
     if args.out is not None and scope == 'mmdet':
         from mmdet.evaluation import DumpDetResults
         if not args.out.endswith(('.pkl', '.pickle')):

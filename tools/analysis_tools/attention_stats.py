@@ -1,7 +1,7 @@
 """Average cosine distances inside every context block of a trained model.
 
     python tools/analysis_tools/attention_stats.py CONFIG CHECKPOINT \
-        [--num-images 100] [--out stats.json]
+        [--num-images 100] [--out stats.json] [--unsafe-load]
 
 Seed 001 §3.2.2 (Tables 1-2): for each mmctx block, the mean over images of
 ``avg_dist = 1/Np^2 sum_ij (1 - cos(v_i, v_j)) / 2`` between positions of the
@@ -17,6 +17,7 @@ from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 from mmctx.analysis import BlockRecorder, block_statistics, load_model
+from mmctx.utils import add_unsafe_load_arg, apply_unsafe_load_arg
 
 COLUMNS = ('input', 'att', 'output')
 
@@ -30,6 +31,7 @@ def parse_args(argv=None):
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--out', default=None, help='write the table as JSON')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_unsafe_load_arg(parser)
     return parser.parse_args(argv)
 
 
@@ -58,6 +60,7 @@ def collect_statistics(model, dataloader, num_images):
 
 def main(argv=None):
     args = parse_args(argv)
+    apply_unsafe_load_arg(args)
     model = load_model(args.config, args.checkpoint, args.device, args.cfg_options)
     cfg = model.cfg
     cfg.test_dataloader.batch_size = 1
