@@ -1,4 +1,5 @@
-"""BottleneckSelfAttention (seed 002 §3) against a slow reference of Eq. 1."""
+"""BottleneckSelfAttention (Lee, Kim, Jung, "Improving Object Detection
+Quality by Incorporating Global Contexts via Self-Attention" §3) against a slow reference of Eq. 1."""
 import math
 
 import pytest
@@ -31,7 +32,7 @@ def dense(conv, x_tokens):
 
 
 def reference_layer(layer, x):
-    """Seed 002 §3.2 by the letter: words (N, C), Q/K/V dense layers, Eq. 1
+    """Lee et al. §3.2 by the letter: words (N, C), Q/K/V dense layers, Eq. 1
     per head with explicit loops over heads and word pairs, out dense layer."""
     b, c, h, w = x.shape
     out = torch.empty_like(x)

@@ -1,4 +1,5 @@
-"""GCNL block (seed 000 Eqs. 1-9) against a per-pair, per-head slow reference."""
+"""GCNL block (Woo et al., "Global Context and Geometric Priors for Effective
+Non-Local Self-Attention", Eqs. 1-9) against a per-pair, per-head slow reference."""
 import math
 
 import pytest
@@ -28,7 +29,15 @@ def _encoding(delta, n, channels):
 def _reference(m, x):
     """Eqs. 1-5 and 3 with explicit loops over heads and query/key pairs."""
     b, c, h, w = x.shape
-    q, k, v = m.query(x), m.pool(m.key(x)), m.pool(m.value(x))
+    q = m.query(x)
+    if m.sub_sample and m.pool_order == 'before':  # k = W_k(pool(X))
+        xp = torch.nn.functional.max_pool2d(x, 2, ceil_mode=True)
+        k, v = m.key(xp), m.value(xp)
+    elif m.sub_sample:  # k = pool(W_k(X))
+        k = torch.nn.functional.max_pool2d(m.key(x), 2, ceil_mode=True)
+        v = torch.nn.functional.max_pool2d(m.value(x), 2, ceil_mode=True)
+    else:
+        k, v = m.key(x), m.value(x)
     kh, kw = k.shape[-2:]
     s = 2 if m.sub_sample else 1
     heads, d = m.num_heads, m.channels // m.num_heads
@@ -66,6 +75,7 @@ def _reference(m, x):
     dict(use_context=False),
     dict(use_rel_pos=False),
     dict(sub_sample=True),
+    dict(sub_sample=True, pool_order='after'),
     dict(use_scale=True, num_heads=2),
 ])
 @pytest.mark.parametrize('hw', [(1, 1), (3, 4), (5, 3)])
@@ -153,10 +163,17 @@ def test_bf16_autocast_and_attention_shape():
 
 
 @pytest.mark.parametrize('kwargs,word', [
-    (dict(in_channels=16, num_heads=3), 'num_heads'),
-    (dict(in_channels=15, reduction=2), 'reduction'),
-    (dict(in_channels=16, attn_drop=1.5), 'attn_drop'),
-    (dict(in_channels=16, impl='flash'), 'impl'),
+    (dict(in_channels=16, num_heads=3), 'num_heads=3 .*in_channels // reduction=8'),
+    (dict(in_channels=16, num_heads=2.0), r'num_heads=2\.0'),
+    (dict(in_channels=15, reduction=2), 'reduction=2 .*dividing in_channels=15'),
+    (dict(in_channels=16, reduction=2.0), r'reduction=2\.0'),
+    (dict(in_channels=16, attn_drop=1.5), r'attn_drop .*got 1\.5'),
+    (dict(in_channels=16, impl='flash'), "impl .*'flash'"),
+    (dict(in_channels=16, pool_order='middle'), "pool_order .*'middle'"),
+    (dict(in_channels=0), 'in_channels must be an int >= 1, got 0'),
+    (dict(in_channels=0, use_rel_pos=False), 'in_channels must be an int >= 1, got 0'),
+    (dict(in_channels=16.0), r'in_channels must be an int >= 1, got 16\.0'),
+    (dict(in_channels=1, reduction=1, num_heads=1), 'use_rel_pos needs in_channels >= 2'),
 ])
 def test_bad_arguments(kwargs, word):
     with pytest.raises(ValueError, match=word):
@@ -172,3 +189,98 @@ def test_as_resnet_plugin():
     assert any(type(mod).__name__ == 'GCNLBlock' for mod in net.modules())
     out = net(torch.randn(1, 3, 64, 64))
     assert out[0].shape == (1, 2048, 2, 2)
+
+
+def test_pool_orders_differ_and_default_is_before():
+    """Max-pooling does not commute with the 1x1 convs: the two orders are
+    different functions (both checked against the reference above)."""
+    assert MODELS.build(dict(type='GCNLBlock', in_channels=16)).pool_order == 'before'
+    x = torch.randn(1, 16, 6, 6)
+    outs = []
+    for order in ('before', 'after'):
+        m = _build(in_channels=16, num_heads=4, sub_sample=True, pool_order=order)
+        with torch.no_grad():
+            outs.append(m(x))
+    assert (outs[0] - outs[1]).abs().max() > 1e-2
+    # without sub-sampling the order is irrelevant
+    a = _build(in_channels=16, num_heads=4, pool_order='before')
+    b = _build(in_channels=16, num_heads=4, pool_order='after')
+    with torch.no_grad():
+        assert torch.equal(a(x), b(x))
+
+
+def _conv_flops(m, x):
+    """Multiply-adds of every nn.Conv2d call in ``m(x)`` (the papers'
+    convention counts convolutions / linear layers only), by module name."""
+    counts = {}
+
+    def hook(mod, inp, out, name):
+        k = mod.weight.shape[1] * mod.weight.shape[2] * mod.weight.shape[3]
+        counts[name] = counts.get(name, 0) + out.numel() * k
+
+    handles = [mod.register_forward_hook(lambda mod, i, o, n=name: hook(mod, i, o, n))
+               for name, mod in m.named_modules() if isinstance(mod, torch.nn.Conv2d)]
+    with torch.no_grad():
+        m(x)
+    for h in handles:
+        h.remove()
+    return counts
+
+
+def test_pool_before_gives_the_papers_ebfpn_flops():
+    """Woo et al. Table 2: +0.66 GFLOPs for EBFPN over FPN, +1.05 G for BFPN
+    (four 256x256 1x1 convs at P4 of a 1280x800 image, 80 x 50). The GCNL
+    block of EBFPN (C^ = C = 256, 8 heads, sub-sampled) at that size: with
+    the input pooled first its W_q, W_k, W_v, W_o convs cost 0.655 G, the
+    paper's figure; pooling after W_k / W_v costs 1.049 G, BFPN's. The W_r
+    convs on the position encodings (0.146 G) and W_c are not in that
+    figure."""
+    x = torch.randn(1, 256, 50, 80)
+    main = ('query', 'key', 'value', 'out')
+    got = {}
+    for order in ('before', 'after'):
+        m = MODELS.build(dict(type='GCNLBlock', in_channels=256, reduction=1, num_heads=8,
+                              sub_sample=True, pool_order=order)).eval()
+        counts = _conv_flops(m, x)
+        got[order] = sum(counts[n] for n in main) / 1e9
+        rel = (counts['rel_x'] + counts['rel_y']) / 1e9
+        assert rel == pytest.approx(128 * 256 * (80 * 40 + 50 * 25) / 1e9)
+    assert got['before'] == pytest.approx(0.66, abs=0.005)
+    assert got['after'] == pytest.approx(1.05, abs=0.005)
+
+
+def test_init_weights_restores_the_identity_start():
+    m = _build(in_channels=16, num_heads=4)
+    x = torch.randn(2, 16, 4, 5)
+    with torch.no_grad():
+        assert not torch.allclose(m(x), x)
+        q = m.query.weight.clone()
+        m.init_weights()
+        assert torch.equal(m(x), x)
+    assert torch.equal(m.query.weight, q)  # only W_o is reset
+    assert m.out.weight.abs().sum() == 0 and m.out.bias.abs().sum() == 0
+
+
+def test_ebfpn_init_keeps_xavier_and_zero_output_through_block_contract():
+    """EBFPN no longer reaches into the refiner: mmengine's init runs the
+    neck's Xavier init on every conv, then the refiner's init_weights."""
+    from mmdet.registry import MODELS as DET
+    neck = DET.build(dict(type='EBFPN', in_channels=16, num_levels=3, refine_level=1))
+    assert neck.refine.pool_order == 'before' and neck.refine.sub_sample
+    for p in neck.refine.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    neck.init_weights()
+    assert neck.refine.out.weight.abs().sum() == 0 and neck.refine.out.bias.abs().sum() == 0
+    w = neck.refine.query.weight
+    bound = (6 / (w.shape[0] + w.shape[1])) ** 0.5  # Xavier uniform
+    assert w.abs().max() <= bound and w.abs().max() > bound / 2
+    assert neck.refine.query.bias.abs().sum() == 0
+    feats = [torch.randn(1, 16, 16 // 2**i, 16 // 2**i) for i in range(3)]
+    with torch.no_grad():
+        # identity refiner: every output is its input plus the balanced map
+        # redistributed, exactly as BFP without refinement
+        outs = neck(feats)
+        neck.refine_type = None
+        plain = neck(feats)
+    for a, b in zip(outs, plain):
+        assert torch.equal(a, b)

@@ -1,4 +1,5 @@
-"""GlobalContextBlock vs. seed 001 Eq. 4 / Eq. 5, and as an mmdet plugin."""
+"""GlobalContextBlock vs. Eq. 4 / Eq. 5 of Cao et al., "Global
+Context Networks", and as an mmdet plugin."""
 import pytest
 import torch
 from mmengine.registry import MODELS
@@ -87,7 +88,7 @@ def test_odd_maps_and_bf16(hw):
     assert y.shape == x.shape and torch.isfinite(y.float()).all()
 
 
-def test_param_count_seed001():
+def test_param_count_gcnet():
     # §4.2: the bottleneck transform has 2 C C / r weights; + W_k (C) and the
     # biases / LN affine terms.
     c, r = 1024, 16
@@ -137,7 +138,7 @@ def _num_params(module):
     return sum(p.numel() for p in module.parameters())
 
 
-def test_param_overheads_match_seed001_tables():
+def test_param_overheads_match_gcnet_tables():
     """GC r16 at c3+c4+c5 of ResNet-50 (13 blocks, after conv3): Table 8(a)
     '+all GC' adds 28.08M - 25.56M = 2.52M parameters; one GC r16 at c4
     (C = 1024) '+1 GC' adds 25.69M - 25.56M = 0.13M. Table 5(d)/(e) (Mask

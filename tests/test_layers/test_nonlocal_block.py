@@ -1,4 +1,5 @@
-"""NonLocal2dBlock / SimplifiedNonLocal2d vs. seed 001 Eq. 1 and Eq. 3."""
+"""NonLocal2dBlock / SimplifiedNonLocal2d vs. Eq. 1 and Eq. 3 of Cao et al.,
+"Global Context Networks"."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -36,9 +37,11 @@ def _ref_nonlocal(m, x):
             f = []
             for j in range(nk):
                 if m.mode == 'embedded_gaussian':
-                    s = (th[:, i] @ ph[:, j]) / (th.shape[0]**0.5)
+                    s = th[:, i] @ ph[:, j]
+                    s = s / th.shape[0]**0.5 if m.use_scale else s
                 elif m.mode == 'gaussian':
-                    s = (xf[:, i] @ keys_x[:, j]) / (c**0.5)
+                    s = xf[:, i] @ keys_x[:, j]
+                    s = s / c**0.5 if m.use_scale else s
                 elif m.mode == 'dot_product':
                     s = th[:, i] @ ph[:, j]
                 else:
@@ -58,9 +61,10 @@ def _ref_nonlocal(m, x):
 
 @pytest.mark.parametrize('mode', MODES)
 @pytest.mark.parametrize('sub_sample', [False, True])
-def test_nonlocal_matches_eq1(mode, sub_sample):
+@pytest.mark.parametrize('use_scale', [None, True, False])
+def test_nonlocal_matches_eq1(mode, sub_sample, use_scale):
     m = randomise(NonLocal2dBlock(6, mode=mode, sub_sample=sub_sample,
-                                  impl='explicit'), 1).eval()
+                                  use_scale=use_scale, impl='explicit'), 1).eval()
     x = torch.randn(2, 6, 4, 5)
     with torch.no_grad():
         ref = _ref_nonlocal(m, x)
@@ -173,7 +177,7 @@ def test_simplified_matches_eq3():
                for p in m2.parameters())
 
 
-def test_param_count_seed001():
+def test_param_count_gcnet():
     # NL block (Embedded Gaussian, C/2 inner): theta, phi, g: C x C/2 each,
     # W_z: C/2 x C -> 2 C^2 weights (+ biases 3 C/2 + C).
     c = 1024
@@ -183,7 +187,7 @@ def test_param_count_seed001():
     # SNL (Eq. 3): W_k C x 1 and W_v C x C.
     s = SimplifiedNonLocal2d(c)
     assert sum(p.numel() for p in s.parameters()) == c * c + c + c
-    # Seed 001 Table 8(a), one block at c4 of ResNet-50 (C = 1024):
+    # GCNet Table 8(a), one block at c4 of ResNet-50 (C = 1024):
     # '+1NL' 27.66M - 25.56M = 2.10M, '+1SNL' 26.61M - 25.56M = 1.05M.
     assert abs(n / 1e6 - 2.10) <= 0.005
     assert abs(sum(p.numel() for p in s.parameters()) / 1e6 - 1.05) <= 0.005
@@ -221,3 +225,145 @@ def test_resnet_plugin():
     assert out.shape == (2, 128, 4, 4)
     out.sum().backward()
     assert nls[0].theta.weight.grad.abs().sum() > 0
+
+
+# ---------------------------------------------------------------------------
+# The released formulation (the GCNet authors' mmdetection plugin, continued
+# as mmcv's NonLocal2d), re-implemented here from its description:
+# g / theta / phi are 1x1 convs to C/r channels; with sub_sample a 2x2
+# max-pool (floor mode) follows g and phi (Gaussian: phi is the pool of x
+# itself); pairwise weights are
+#   embedded Gaussian: softmax(theta^T phi / sqrt(C/r))   (use_scale=True)
+#   Gaussian:          softmax(x^T x_pooled)               (never scaled)
+#   dot product:       theta^T phi / N_k
+#   concatenation:     ReLU(w^T [theta_i; phi_j]) / N_k
+# and the output is x + conv_out(pairwise @ g).
+def _conv(weight, bias, x):
+    return torch.einsum('oc,bchw->bohw', weight[:, :, 0, 0], x) + (
+        0 if bias is None else bias[None, :, None, None])
+
+
+def _released_nonlocal(state, x, mode, sub_sample, use_scale=True):
+    b, c, h, w = x.shape
+
+    def pool(t):
+        return F.max_pool2d(t, 2) if sub_sample else t
+
+    g = pool(_conv(state['g.weight'], state['g.bias'], x)).flatten(2)  # (B, Ci, Nk)
+    ci = g.shape[1]
+    if mode == 'gaussian':
+        theta, phi = x.flatten(2), pool(x).flatten(2)
+    else:
+        theta = _conv(state['theta.weight'], state['theta.bias'], x).flatten(2)
+        phi = pool(_conv(state['phi.weight'], state['phi.bias'], x)).flatten(2)
+    if mode == 'concatenation':
+        wc = state['concat_project.weight'].flatten()
+        pair = F.relu((wc[:ci] @ theta)[:, :, None] + (wc[ci:] @ phi)[:, None, :])
+        pair = pair / phi.shape[-1]
+    else:
+        pair = theta.transpose(1, 2) @ phi  # (B, N, Nk)
+        if mode == 'embedded_gaussian':
+            pair = (pair / ci**0.5 if use_scale else pair).softmax(-1)
+        elif mode == 'gaussian':
+            pair = pair.softmax(-1)
+        else:
+            pair = pair / pair.shape[-1]
+    y = (pair @ g.transpose(1, 2)).transpose(1, 2).reshape(b, ci, h, w)
+    return x + _conv(state['conv_out.conv.weight'], state['conv_out.conv.bias'], y)
+
+
+def test_use_scale_default_follows_the_released_code():
+    assert NonLocal2dBlock(8).use_scale is True  # embedded Gaussian: / sqrt(C/r)
+    assert NonLocal2dBlock(8, mode='gaussian').use_scale is False  # never scaled
+    assert NonLocal2dBlock(8, mode='gaussian', use_scale=True).use_scale is True
+    assert NonLocal2dBlock(8, use_scale=False).use_scale is False
+    with pytest.raises(ValueError, match="use_scale .* got 'yes'"):
+        NonLocal2dBlock(8, use_scale='yes')
+
+
+@pytest.mark.parametrize('mode', MODES)
+@pytest.mark.parametrize('sub_sample', [False, True])
+@pytest.mark.parametrize('impl', ['fused', 'explicit'])
+def test_default_matches_released_formulation(mode, sub_sample, impl):
+    """Randomised weights of the default block loaded into the released
+    formulation (above) give the same output within 1e-5, float64."""
+    m = randomise(NonLocal2dBlock(8, mode=mode, sub_sample=sub_sample, impl=impl),
+                  3).double().eval()
+    x = torch.randn(2, 8, 6, 5, dtype=torch.float64)
+    with torch.no_grad():
+        ref = _released_nonlocal(m.state_dict(), x, mode, sub_sample)
+        torch.testing.assert_close(m(x), ref, rtol=1e-5, atol=1e-5)
+    if mode == 'gaussian':  # the old default (scaled) is measurably different
+        scaled = randomise(NonLocal2dBlock(8, mode=mode, sub_sample=sub_sample,
+                                           use_scale=True), 3).double().eval()
+        with torch.no_grad():
+            assert (scaled(x) - ref).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_default_matches_mmcv_nonlocal2d(mode):
+    """mmcv's NonLocal2d with our block's weights (default use_scale)."""
+    from mmcv.cnn import NonLocal2d
+    ours = randomise(NonLocal2dBlock(8, mode=mode, sub_sample=True), 5).double().eval()
+    theirs = NonLocal2d(8, mode=mode, sub_sample=True).double().eval()
+    sd = ours.state_dict()
+    mapping = {'g.0.conv': 'g', 'conv_out.conv': 'conv_out.conv',
+               'theta.conv': 'theta', 'phi.0.conv': 'phi', 'concat_project.conv': 'concat_project'}
+    new = {}
+    for key in theirs.state_dict():
+        prefix, leaf = key.rsplit('.', 1)
+        new[key] = sd[f'{mapping[prefix]}.{leaf}']
+    theirs.load_state_dict(new)
+    x = torch.randn(2, 8, 6, 8, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('mode', MODES)
+@pytest.mark.parametrize('impl', ['fused', 'explicit'])
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_half_precision_large_inputs(mode, impl, dtype):
+    """Input std 30, C = 32: theta^T phi reaches beyond float16's 65504 (checked
+    below), while the block's output stays in range (g scaled down). Under
+    autocast every mode and path stays finite and within half-precision
+    error of float32: the explicit softmax, the dot-product and the
+    concatenation sums run in float32."""
+    m = randomise(NonLocal2dBlock(32, mode=mode, sub_sample=True, impl=impl), 2,
+                  std=0.3).eval()
+    with torch.no_grad():
+        m.g.weight.mul_(1e-3)
+        m.g.bias.mul_(1e-3)
+    x = torch.randn(1, 32, 8, 8, generator=torch.Generator().manual_seed(0)) * 30
+    with torch.no_grad():
+        ref = m(x) - x
+        with torch.autocast('cpu', dtype=dtype):
+            out = m(x)
+            if mode != 'gaussian':  # the product formed in half overflows
+                th = m.theta(x).flatten(2)
+                assert dtype != torch.float16 or not torch.isfinite(
+                    th.transpose(1, 2) @ th).all()
+    res = out.float() - x
+    assert torch.isfinite(res).all()
+    err = (res - ref).abs() / ref.abs().max()
+    if mode in ('embedded_gaussian', 'gaussian') and dtype == torch.bfloat16:
+        # logits of ~1e4 give a near one-hot softmax; bfloat16's 8-bit
+        # mantissa moves them by ~1e2, so near-tied keys may swap: the bulk
+        assert (err < 2e-2).float().mean() > 0.9
+    else:
+        assert err.max() < (1e-2 if dtype == torch.float16 else 4e-2), err.max()
+
+
+def test_bad_arguments_are_named():
+    for kwargs, words in [
+            (dict(reduction=2.0), r'reduction=2\.0'),
+            (dict(reduction=0), 'reduction=0'),
+            (dict(norm_cfg=dict(type='BatchNorm9d')), "norm_cfg: unknown norm type 'BatchNorm9d'"),
+            (dict(norm_cfg=dict(num_groups=2)), 'norm_cfg must be None or a dict with a "type"'),
+            (dict(mode='cosine'), "mode must be one of .* got 'cosine'")]:
+        with pytest.raises(ValueError, match=words):
+            NonLocal2dBlock(8, **kwargs)
+    for bad in (0, 2.0, True, -3):
+        with pytest.raises(ValueError, match=f'in_channels must be an int >= 1, got {bad!r}'):
+            NonLocal2dBlock(bad)
+        with pytest.raises(ValueError, match='in_channels'):
+            SimplifiedNonLocal2d(bad)

@@ -8,32 +8,42 @@ has two implementations of the same formula ``softmax(s * Q K^T + B) V``:
   matrix is kept for backward;
 * ``impl='explicit'``: the matrix is formed, the reference the fused path is
   tested against (and the path that can return the matrix for analysis).
+
+Half precision: the explicit logits ``s * Q K^T + B`` and their softmax are
+computed in float32 whenever the inputs are float16 / bfloat16 or autocast is
+on (autocast would otherwise run the product in half precision, where logits
+beyond 65504 overflow to inf and the softmax to NaN); the attention matrix is
+cast back to the half type. SDPA does the same internally, so both paths stay
+finite on the same inputs.
 """
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
+from .checks import check_choice, check_divisible
+
 __all__ = [
     'ATTENTION_IMPLS', 'check_impl', 'check_divisible', 'to_heads',
-    'from_heads', 'attention_matrix', 'softmax_attention'
+    'from_heads', 'compute_dtype', 'attention_matrix', 'softmax_attention'
 ]
 
 ATTENTION_IMPLS = ('fused', 'explicit')
+LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def check_impl(impl: str) -> str:
     """Return ``impl`` if it names an attention implementation, else raise."""
-    if impl not in ATTENTION_IMPLS:
-        raise ValueError(f'impl must be one of {ATTENTION_IMPLS}, got {impl!r}')
-    return impl
+    return check_choice('impl', impl, ATTENTION_IMPLS)
 
 
-def check_divisible(channels: int, num_heads: int, what: str = 'channels') -> None:
-    """Raise a ValueError naming both numbers if heads do not split channels."""
-    if num_heads < 1 or channels % num_heads != 0:
-        raise ValueError(f'num_heads={num_heads} must be >= 1 and divide '
-                         f'{what}={channels}')
+def compute_dtype(t: torch.Tensor) -> torch.dtype:
+    """The dtype a matmul on ``t`` runs in: autocast's if it is on, else
+    ``t.dtype``."""
+    device = t.device.type
+    if t.is_floating_point() and torch.is_autocast_enabled(device):
+        return torch.get_autocast_dtype(device)
+    return t.dtype
 
 
 def to_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
@@ -48,15 +58,38 @@ def from_heads(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return x.transpose(-2, -1).reshape(b, n * d, h, w)
 
 
+def _logits_softmax(q: torch.Tensor, k: torch.Tensor, scale: float,
+                    bias: Optional[torch.Tensor]) -> torch.Tensor:
+    # scale the (N, d) queries, not the (N, N_k) product, and add the bias
+    # in place: one N x N_k tensor besides the softmax output (matmul's
+    # backward needs q and k, not its output, so the in-place add is safe)
+    if scale != 1.0:
+        q = q * scale
+    logits = torch.matmul(q, k.transpose(-2, -1))
+    if bias is not None:
+        if torch.broadcast_shapes(logits.shape, bias.shape) == logits.shape:
+            logits.add_(bias.to(logits.dtype))
+        else:
+            logits = logits + bias.to(logits.dtype)
+    return logits.softmax(dim=-1)
+
+
 def attention_matrix(q: torch.Tensor,
                      k: torch.Tensor,
                      scale: float,
                      bias: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """softmax(scale * q k^T + bias) over the last axis, formed explicitly."""
-    logits = torch.matmul(q, k.transpose(-2, -1)) * scale
-    if bias is not None:
-        logits = logits + bias
-    return logits.softmax(dim=-1)
+    """softmax(scale * q k^T + bias) over the last axis, formed explicitly.
+
+    Half-precision inputs (or autocast) are computed in float32 and the
+    matrix is returned in the half type (module docstring).
+    """
+    dtype = compute_dtype(q)
+    if dtype in LOW_PRECISION or k.dtype in LOW_PRECISION:
+        with torch.autocast(q.device.type, enabled=False):
+            attn = _logits_softmax(q.float(), k.float(), scale,
+                                   None if bias is None else bias.float())
+        return attn.to(dtype if dtype in LOW_PRECISION else k.dtype)
+    return _logits_softmax(q, k, scale, bias)
 
 
 def _unit_last_stride(t: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,8 @@
-"""Bottleneck multi-head self-attention over visual words (seed 002, Lee et al.).
+"""Bottleneck multi-head self-attention over visual words: Lee, Kim, Jung,
+"Improving Object Detection Quality by Incorporating Global Contexts via
+Self-Attention".
 
-Seed 002 §3.2 treats every position of a (B, C, H, W) map as a "visual word":
+The paper's §3.2 treats every position of a (B, C, H, W) map as a "visual word":
 the map is flattened to a (B, HW, C) sentence, query / key / value dense
 layers (1x1 convolutions) map each word to C/4 channels (the bottleneck of
 §3.4), scaled dot-product attention of Eq. 1,
@@ -80,7 +82,7 @@ class SelfAttentionLayer(nn.Module):
 
 @MODELS.register_module()
 class BottleneckSelfAttention(BaseModule):
-    """Bottleneck multi-head self-attention block of seed 002 §3 (Fig. 2).
+    """Bottleneck multi-head self-attention block of Lee et al. §3 (Fig. 2).
 
     Shape-preserving: (B, C, H, W) -> (B, C, H, W). Usable as a ResNet
     plugin (``position='after_conv3'``) or on a neck level (between C5 and
@@ -206,7 +208,7 @@ def init_self_attention_from_bottleneck(
         fold_norm: bool = False) -> BottleneckSelfAttention:
     """Initialise the dense layers from pre-trained ResNet bottleneck(s).
 
-    Seed 002 §3.4 / §4.5: the attention module has the bottleneck shape of a
+    Lee et al. §3.4 / §4.5: the attention module has the bottleneck shape of a
     ResNet block (C -> C/4 -> C), and "the parameters of fully connected
     layers in the self-attention module can be initialized from the 1x1
     convolutional layer in the bottleneck block". The mapping used here:
@@ -293,7 +295,7 @@ def _checkpoint_state_dict(checkpoint: str, map_location: str) -> dict:
 @WEIGHT_INITIALIZERS.register_module(name='BottleneckAttentionInit')
 class BottleneckAttentionInit:
     """Initialise a :class:`BottleneckSelfAttention` from ResNet bottleneck
-    weights in a checkpoint (seed 002 §3.4 / §4.5) - the ``init_cfg`` form of
+    weights in a checkpoint (Lee et al. §3.4 / §4.5) - the ``init_cfg`` form of
     :func:`init_self_attention_from_bottleneck`.
 
     Each stacked layer takes the 1x1 ``conv1`` (query, key, value) and

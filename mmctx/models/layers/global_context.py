@@ -1,4 +1,5 @@
-"""Global context (GC) block of seed 001 (GCNet, Cao et al.) §4.2, Eq. 5.
+"""Global context (GC) block of Cao et al., "Global Context Networks" (GCNet)
+§4.2, Eq. 5.
 
     z_i = x_i + W_v2 ReLU(LN(W_v1 sum_j softmax_j(W_k x_j) x_j))
 
@@ -24,7 +25,7 @@ FUSIONS = ('add', 'mul')
 
 @MODELS.register_module()
 class GlobalContextBlock(nn.Module):
-    """GC block (seed 001 Eq. 5, Fig. 4(d)); shape-preserving.
+    """GC block (GCNet Eq. 5, Fig. 4(d)); shape-preserving.
 
     Args:
         in_channels: C.

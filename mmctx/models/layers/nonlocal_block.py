@@ -1,4 +1,4 @@
-"""Non-local blocks of seed 001 (GCNet, Cao et al.) §3.1-§4.1.
+"""Non-local blocks of Cao et al., "Global Context Networks" (GCNet) §3.1-§4.1.
 
 * :class:`NonLocal2dBlock` -- the non-local (NL) block of Eq. 1,
 
@@ -23,6 +23,27 @@ the reference they are tested against). None forms an N x N_k tensor:
   by binary search: O(N_k log N_k + (N + N_k) C) instead of O(N N_k C).
 
 mmcv's ``NonLocal2d`` forms the matrix in every mode, hence our own block.
+
+Scaling of the softmax logits (``use_scale``): GCNet §3.1 (after Wang et al.,
+"Non-local Neural Networks") writes both softmax modes unscaled,
+``exp(x_i^T x_j)`` and ``exp(theta_i^T phi_j)``. The released code the GCNet
+tables were measured with (the GCNet authors' mmdetection plugin, which mmcv's
+``NonLocal2d`` continues) divides the embedded-Gaussian logits by
+``sqrt(C / reduction)`` (``use_scale=True`` there) and never scales the
+Gaussian ones. ``use_scale=None`` (the default) follows that released code:
+scaled embedded Gaussian, unscaled Gaussian; mmctx's configs (GCNet's and
+OCNet's NL rows, all embedded Gaussian) use the default, so their blocks
+compute what mmcv's ``NonLocal2d`` computes with the same weights.
+
+Half precision: the dot-product and concatenation sums run in float32 for
+float16 / bfloat16 inputs or under autocast (their N x N_k products overflow
+float16 long before the output does); the softmax modes go through
+:func:`~mmctx.models.layers.attention.softmax_attention`, which does the same
+for its explicit path.
+
+Export: every path traces with ``torch.jit.trace`` at one size and runs at
+another; for ONNX (which has no ``searchsorted``) the concatenation block
+switches to its explicit form while ``torch.onnx.is_in_onnx_export()``.
 """
 from typing import Optional
 
@@ -32,22 +53,19 @@ import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.registry import MODELS
 
-from .attention import attention_matrix, check_impl, softmax_attention
+from .attention import (LOW_PRECISION, attention_matrix, check_impl,
+                        compute_dtype, softmax_attention)
+from .checks import check_channels, check_choice, check_norm_cfg, check_reduction
 
 __all__ = ['NonLocal2dBlock', 'SimplifiedNonLocal2d']
 
 NL_MODES = ('embedded_gaussian', 'gaussian', 'dot_product', 'concatenation')
-
-
-def _check_channels(in_channels) -> None:
-    if not isinstance(in_channels, int) or in_channels < 1:
-        raise ValueError(f'in_channels must be a positive int, got '
-                         f'{in_channels!r}')
+SOFTMAX_MODES = ('embedded_gaussian', 'gaussian')
 
 
 @MODELS.register_module()
 class NonLocal2dBlock(nn.Module):
-    """Non-local block (seed 001 Eq. 1, Fig. 3), residual and shape-preserving.
+    """Non-local block (GCNet Eq. 1, Fig. 3), residual and shape-preserving.
 
     Args:
         in_channels: C.
@@ -55,7 +73,11 @@ class NonLocal2dBlock(nn.Module):
         mode: pairwise function, one of ``NL_MODES`` (§3.1).
         sub_sample: 2x2 max-pool keys and values (phi, g; Gaussian: x);
             skipped on maps smaller than 2x2 (e.g. 1x1).
-        use_scale: divide the softmax logits by sqrt(channels) (softmax modes).
+        use_scale: divide the softmax logits by sqrt(d), d the width of the
+            logits' vectors (C / reduction for the embedded Gaussian, C for
+            the Gaussian). ``None``: the released code's choice (module
+            docstring), True for the embedded Gaussian, False for the
+            Gaussian. Not used by the dot-product / concatenation modes.
         norm_cfg: optional norm after W_z (e.g. ``dict(type='BN')``).
         zero_init: zero-init W_z (the norm's weight when there is one), so
             the block starts as the identity.
@@ -69,23 +91,22 @@ class NonLocal2dBlock(nn.Module):
                  reduction: int = 2,
                  mode: str = 'embedded_gaussian',
                  sub_sample: bool = False,
-                 use_scale: bool = True,
+                 use_scale: Optional[bool] = None,
                  norm_cfg: Optional[dict] = None,
                  zero_init: bool = True,
                  impl: str = 'fused'):
         super().__init__()
-        _check_channels(in_channels)
-        if (not isinstance(reduction, int) or reduction < 1
-                or in_channels // reduction < 1):
-            raise ValueError(f'reduction={reduction!r} must be a positive int '
-                             f'<= in_channels={in_channels}')
-        if mode not in NL_MODES:
-            raise ValueError(f'mode must be one of {NL_MODES}, got {mode!r}')
+        check_channels('in_channels', in_channels)
+        check_reduction(reduction, in_channels)
+        check_choice('mode', mode, NL_MODES)
+        check_choice('use_scale', use_scale, (None, True, False))
+        check_norm_cfg(norm_cfg)
         self.in_channels = in_channels
         self.inter_channels = in_channels // reduction
         self.mode = mode
         self.sub_sample = sub_sample
-        self.use_scale = use_scale
+        self.use_scale = (mode == 'embedded_gaussian' if use_scale is None
+                          else bool(use_scale))
         self.impl = check_impl(impl)
         c, ci = in_channels, self.inter_channels
         self.g = nn.Conv2d(c, ci, 1)
@@ -134,8 +155,16 @@ class NonLocal2dBlock(nn.Module):
     def get_attention(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, HW, HW_k): f(x_i, x_j) / C(x) of Eq. 1."""
         q, k = self._qk(x)
-        if self.mode in ('embedded_gaussian', 'gaussian'):
+        if self.mode in SOFTMAX_MODES:
             return attention_matrix(q, k, self._scale(q))
+        dtype = compute_dtype(k)
+        if dtype in LOW_PRECISION:
+            with torch.autocast(x.device.type, enabled=False):
+                return self._pairwise(q.float(), k.float()).to(dtype)
+        return self._pairwise(q, k)
+
+    def _pairwise(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """f(x_i, x_j) / N_k of the dot-product / concatenation modes."""
         n = k.shape[-2]
         if self.mode == 'dot_product':
             return torch.matmul(q, k.transpose(-2, -1)) / n
@@ -144,6 +173,17 @@ class NonLocal2dBlock(nn.Module):
         a = torch.matmul(q, w[:ci].to(q.dtype).unsqueeze(-1))  # (B,1,HW,1)
         b = torch.matmul(k, w[ci:].to(k.dtype).unsqueeze(-1))  # (B,1,HWk,1)
         return F.relu(a + b.transpose(-2, -1)) / n
+
+    def _sum_over_keys(self, q: torch.Tensor, k: torch.Tensor,
+                       v: torch.Tensor) -> torch.Tensor:
+        """sum_j f(x_i, x_j) v_j / N_k, dot-product / concatenation modes."""
+        if self.impl == 'explicit' or (self.mode == 'concatenation'
+                                       and torch.onnx.is_in_onnx_export()):
+            return torch.matmul(self._pairwise(q, k), v.to(q.dtype))
+        if self.mode == 'dot_product':
+            kv = torch.matmul(k.transpose(-2, -1), v.to(k.dtype))
+            return torch.matmul(q, kv) / k.shape[-2]
+        return self._concat_fused(q, k, v)
 
     def _concat_fused(self, q: torch.Tensor, k: torch.Tensor,
                       v: torch.Tensor) -> torch.Tensor:
@@ -175,25 +215,25 @@ class NonLocal2dBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
         v = self._tokens(self._pool(self.g(x)))
-        if self.mode in ('embedded_gaussian', 'gaussian'):
-            q, k = self._qk(x)
+        q, k = self._qk(x)
+        if self.mode in SOFTMAX_MODES:
             y = softmax_attention(q, k, v, self._scale(q), impl=self.impl)
-        elif self.impl == 'explicit':
-            y = torch.matmul(self.get_attention(x), v)
-        elif self.mode == 'dot_product':
-            q, k = self._qk(x)
-            kv = torch.matmul(k.transpose(-2, -1), v.to(k.dtype))
-            y = torch.matmul(q, kv) / k.shape[-2]
         else:
-            q, k = self._qk(x)
-            y = self._concat_fused(q, k, v)
-        y = y.squeeze(1).transpose(1, 2).reshape(b, -1, h, w)
+            dtype = compute_dtype(v)
+            if dtype in LOW_PRECISION:
+                with torch.autocast(x.device.type, enabled=False):
+                    y = self._sum_over_keys(q.float(), k.float(), v.float())
+                y = y.to(dtype)
+            else:
+                y = self._sum_over_keys(q, k, v)
+        # explicit channel count: a batch of 0 has no -1 to infer
+        y = y.squeeze(1).transpose(1, 2).reshape(b, self.inter_channels, h, w)
         return x + self.conv_out(y)
 
 
 @MODELS.register_module()
 class SimplifiedNonLocal2d(nn.Module):
-    """Simplified non-local block, seed 001 Eq. 3 / Fig. 4(b).
+    """Simplified non-local block, GCNet Eq. 3 / Fig. 4(b).
 
     ``z_i = x_i + W_v sum_j softmax_j(W_k x_j) x_j``: one query-independent
     attention map (W_k: C -> 1) pools the features, one 1x1 conv W_v (C x C)
@@ -207,7 +247,7 @@ class SimplifiedNonLocal2d(nn.Module):
 
     def __init__(self, in_channels: int, zero_init: bool = True):
         super().__init__()
-        _check_channels(in_channels)
+        check_channels('in_channels', in_channels)
         self.in_channels = in_channels
         # W_k; no bias: a constant logit cancels in the softmax
         self.conv_mask = nn.Conv2d(in_channels, 1, 1, bias=False)
