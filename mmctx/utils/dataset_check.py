@@ -179,11 +179,17 @@ def config_datasets(cfg, splits: Sequence[str] = SPLITS
 
 
 def dataset_class(type_, scope: str):
-    """The class of a data set ``type`` in the registry of ``scope``."""
+    """The class of a data set ``type`` in the registry of ``scope``.
+
+    None when the type is not registered (the runner then names it).
+    """
     if isinstance(type_, type):
         return type_
     registry = import_module(f'{scope}.registry').DATASETS
-    return registry.get(type_)
+    try:
+        return registry.get(type_)
+    except (KeyError, ImportError):  # e.g. an unknown 'scope.' prefix
+        return None
 
 
 def _init_default(cls, name: str, default=None):
