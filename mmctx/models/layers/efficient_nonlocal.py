@@ -81,6 +81,7 @@ import torch.nn as nn
 from mmengine.registry import MODELS
 
 from .attention import check_impl, softmax_attention
+from .checks import check_channels, check_choice, check_int, check_reduction
 
 __all__ = [
     'dct_basis', 'dct_lowpass', 'dct_position_matrix', 'l1_distance_matrix',
@@ -172,18 +173,6 @@ def l1_position_matrix(h: int, w: int, scale: float = 50.0, device=None,
     return torch.exp(-l1_distance_matrix(h, w, device, dtype) / scale)
 
 
-def _check_choice(name: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f'{name} must be one of {choices}, got {value!r}')
-
-
-def _check_int(name: str, value, minimum: int = 1) -> int:
-    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-            or value < minimum):
-        raise ValueError(f'{name} must be an int >= {minimum}, got {value!r}')
-    return int(value)
-
-
 def _check_positive(name: str, value, allow_zero: bool = False) -> float:
     ok = (not isinstance(value, bool) and isinstance(value, numbers.Real)
           and math.isfinite(value) and (value >= 0 if allow_zero else value > 0))
@@ -245,21 +234,16 @@ class EfficientNonLocal2d(nn.Module):
                  impl: str = 'fused'):
         super().__init__()
         check_impl(impl)
-        in_channels = _check_int('in_channels', in_channels)
-        if (isinstance(reduction, bool)
-                or not isinstance(reduction, numbers.Integral) or reduction < 1
-                or in_channels % reduction != 0):
-            raise ValueError(f'reduction={reduction!r} must be a positive int '
-                             f'dividing in_channels={in_channels}')
-        reduction = int(reduction)
-        _check_choice('mode', mode, ('efficient', 'explicit'))
-        _check_choice('similarity', similarity, ('dot', 'exp'))
+        check_channels('in_channels', in_channels)
+        check_reduction(reduction, in_channels, exact=True)
+        check_choice('mode', mode, ('efficient', 'explicit'))
+        check_choice('similarity', similarity, ('dot', 'exp'))
         if phi_norm is None:
             phi_norm = 'softmax' if similarity == 'dot' else 'none'
-        _check_choice('phi_norm', phi_norm, ('softmax', '1/N', 'none'))
-        _check_choice('theta_norm', theta_norm, ('none', 'tanh'))
-        _check_choice('pos_enc', pos_enc, ('none', 'dct', 'l1'))
-        _check_choice('pos_fusion', pos_fusion, ('add', 'mul'))
+        check_choice('phi_norm', phi_norm, ('softmax', '1/N', 'none'))
+        check_choice('theta_norm', theta_norm, ('none', 'tanh'))
+        check_choice('pos_enc', pos_enc, ('none', 'dct', 'l1'))
+        check_choice('pos_fusion', pos_fusion, ('add', 'mul'))
         if mode == 'efficient':
             if similarity != 'dot':
                 raise ValueError("similarity='exp' needs the formed matrix: "
@@ -274,7 +258,7 @@ class EfficientNonLocal2d(nn.Module):
         if similarity == 'exp' and (phi_norm != 'none' or theta_norm != 'none'):
             raise ValueError("similarity='exp' normalises by Z = sum_j F "
                              "(Eq. 10): phi_norm and theta_norm must be 'none'")
-        dct_size = _check_int('dct_size', dct_size)
+        check_int('dct_size', dct_size)
         l1_scale = _check_positive('l1_scale', l1_scale)
         init_std = _check_positive('init_std', init_std, allow_zero=True)
         self.in_channels = in_channels
