@@ -1,15 +1,13 @@
-# Seed 002 Table 1 (d) R-101 + GC; Table 6 Adam + SGD.
-_base_ = ['./_base_/faster-rcnn_r50-caffe-c4_600-1024.py']
+# Lee et al., Table 1 (d) R-101 + GC (35.9) = Table 6 Faster R-CNN R-101 + GC, Adam + SGD.
+_base_ = ['./_base_/faster-rcnn_r101-caffe-c4_600-1024.py']
 
-pretrained = 'open-mmlab://detectron2/resnet101_caffe'
 # self-attention on C4 (1024 ch), its dense layers initialised from conv1 /
 # conv3 of c4's block 2 (layer3.1) in the checkpoint the
-# backbone loads (seed 002 §3.4, §4.5)
+# backbone loads (§3.4, §4.5)
 model = dict(
-    backbone=dict(depth=101, init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     neck=dict(
         type='C4SelfAttentionNeck', in_channels=1024,
         attention_cfg=dict(
             type='BottleneckSelfAttention', reduction=4, num_heads=4, num_layers=1,
-            init_cfg=dict(type='BottleneckAttentionInit', checkpoint=pretrained,
+            init_cfg=dict(type='BottleneckAttentionInit', checkpoint={{_base_.pretrained}},
                           prefix='layer3.1.'))))
