@@ -6,6 +6,7 @@ import os.path as osp
 
 import pytest
 import torch
+from mmengine.evaluator import BaseMetric, Evaluator
 from mmengine.fileio.backends import LocalBackend
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
@@ -48,10 +49,34 @@ class ToyDataset(Dataset):
         return dict(inputs=self.x[i], data_samples=self.y[i])
 
 
+class RisingMetric(BaseMetric):
+    """'acc' rises with every validation: each one is a new best."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def process(self, data_batch, data_samples):
+        self.results.extend([0] * len(data_samples))
+
+    def compute_metrics(self, results):
+        self.calls += 1
+        return dict(acc=float(self.calls))
+
+
 def toy_runner(work_dir, hook='AtomicCheckpointHook', max_iters=4,
-               max_keep_ckpts=1, custom_hooks=None, **kwargs):
+               max_keep_ckpts=1, custom_hooks=None, save_best=None,
+               **kwargs):
     """A Runner that trains ToyModel with AdamW + MultiStepLR (a Counter in
-    the scheduler state), checkpointing every 2 iterations."""
+    the scheduler state), checkpointing every 2 iterations; with
+    ``save_best`` it validates every 2 iterations too."""
+    if save_best:
+        kwargs.update(
+            val_dataloader=dict(
+                dataset=ToyDataset(), batch_size=3, num_workers=0,
+                sampler=dict(type='DefaultSampler', shuffle=False),
+                collate_fn=dict(type='default_collate')),
+            val_cfg=dict(), val_evaluator=Evaluator(RisingMetric()))
     return Runner(
         model=ToyModel(), work_dir=str(work_dir),
         experiment_name=f'ckpt_toy_{os.getpid()}_{next(_names)}',
@@ -62,10 +87,11 @@ def toy_runner(work_dir, hook='AtomicCheckpointHook', max_iters=4,
         optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.05)),
         param_scheduler=dict(type='MultiStepLR', milestones=[1, 3],
                              by_epoch=False, gamma=0.5),
-        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters, val_interval=2),
         default_hooks=dict(
             checkpoint=dict(type=hook, interval=2, by_epoch=False,
-                            max_keep_ckpts=max_keep_ckpts),
+                            max_keep_ckpts=max_keep_ckpts,
+                            save_best=save_best),
             logger=dict(type='LoggerHook', interval=1)),
         custom_hooks=custom_hooks, randomness=dict(seed=0),
         default_scope='mmengine', log_level='WARNING', **kwargs)
@@ -130,20 +156,26 @@ class Crash(BaseException):
     """Stands in for the process dying (not an Exception: nothing catches it)."""
 
 
-@pytest.fixture
-def crash_while_writing(monkeypatch):
-    """LocalBackend.put writes half of iter_4.pth's bytes, flushes them and
-    'dies' - what a kill -9 in the middle of the write leaves."""
+def crash_on(monkeypatch, name):
+    """LocalBackend.put writes half of the bytes of the file whose name
+    ends with ``name`` and 'dies' - what a kill -9 in the middle of the write
+    leaves."""
     put = LocalBackend.put
 
     def half_put(self, obj, filepath):
-        if str(filepath).endswith('iter_4.pth'):
+        if osp.basename(str(filepath)).endswith(name):
             with open(filepath, 'wb') as f:
                 f.write(obj[:len(obj) // 2])
             raise Crash(str(filepath))
         return put(self, obj, filepath)
 
     monkeypatch.setattr(LocalBackend, 'put', half_put)
+
+
+@pytest.fixture
+def crash_while_writing(monkeypatch):
+    """A crash in the middle of writing iter_4.pth."""
+    crash_on(monkeypatch, 'iter_4.pth')
 
 
 def test_mmengine_hook_loses_everything_on_a_crash(tmp_path,
@@ -191,6 +223,38 @@ def test_atomic_hook_keeps_max_keep_ckpts(tmp_path):
     assert sorted(n for n in os.listdir(work) if n.endswith('.pth')) == [
         'iter_6.pth', 'iter_8.pth']
     assert _last_checkpoint(work) == osp.join(work, 'iter_8.pth')
+
+
+@pytest.mark.parametrize('hook', ['CheckpointHook', 'AtomicCheckpointHook'])
+def test_crash_while_writing_the_best_checkpoint(tmp_path, monkeypatch, hook):
+    """save_best: mmengine's hook leaves a truncated best_acc_iter_4.pth
+    (the break, kept as a record); the atomic hook leaves none, and the
+    regular iter_4.pth saved before it is complete."""
+    work = str(tmp_path)
+    crash_on(monkeypatch, 'best_acc_iter_4.pth')
+    with pytest.raises(Crash):
+        toy_runner(work, hook=hook, save_best='acc').train()
+    best = osp.join(work, 'best_acc_iter_4.pth')
+    if hook == 'CheckpointHook':
+        with pytest.raises(Exception):
+            torch.load(best, weights_only=False)
+        return
+    assert not osp.exists(best)
+    assert any(n.startswith('.tmp-') and n.endswith('best_acc_iter_4.pth')
+               for n in os.listdir(work))
+    assert torch.load(osp.join(work, 'iter_4.pth'),
+                      weights_only=False)['meta']['iter'] == 4
+    # without the crash the best checkpoint is written whole, the previous
+    # best removed
+    monkeypatch.undo()
+    work2 = str(tmp_path / 'again')
+    toy_runner(work2, save_best='acc').train()
+    assert sorted(n for n in os.listdir(work2) if n.startswith('best')) == [
+        'best_acc_iter_4.pth']
+    state = torch.load(osp.join(work2, 'best_acc_iter_4.pth'),
+                       weights_only=False)
+    assert state['meta']['iter'] == 4
+    assert not any(n.startswith('.tmp-') for n in os.listdir(work2))
 
 
 # ---------------------------------------------------------------- resume checks

@@ -11,8 +11,9 @@
     (``fsync``), renames it into place (``os.replace``, atomic on POSIX),
     then rewrites ``last_checkpoint`` the same way, and only then deletes
     the checkpoints beyond ``max_keep_ckpts``. At every moment
-    ``last_checkpoint`` names a complete file. ``tools/train.py`` uses it in
-    place of ``CheckpointHook``.
+    ``last_checkpoint`` names a complete file. ``best_*.pth`` files
+    (``save_best``) go through a temporary file too. ``tools/train.py`` uses
+    it in place of ``CheckpointHook``.
 
 ``ResumeCheckHook``
     Resuming from a checkpoint at or past ``max_iters`` / ``max_epochs``
@@ -109,14 +110,36 @@ class AtomicCheckpointHook(CheckpointHook):
                 and isinstance(getattr(self, 'file_backend', None),
                                LocalBackend))
 
-    def _save_atomically(self, runner, filename: str, **kwargs) -> None:
-        """``runner.save_checkpoint`` into a temporary file, renamed to
-        ``filename`` once complete and on disk."""
+    @staticmethod
+    def _save_atomically(runner, out_dir: str, filename: str, *args,
+                         **kwargs) -> None:
+        """The runner's ``save_checkpoint`` into a temporary file, renamed
+        to ``filename`` once complete and on disk."""
         tmp_name = _tmp_name(filename)
-        runner.save_checkpoint(self.out_dir, tmp_name, **kwargs)
+        # the class's method: _save_best_checkpoint routes the instance's
+        # through this function
+        type(runner).save_checkpoint(runner, out_dir, tmp_name, *args,
+                                     **kwargs)
         if is_main_process():  # Runner.save_checkpoint is master-only
-            _replace_durably(osp.join(self.out_dir, tmp_name),
-                             osp.join(self.out_dir, filename))
+            _replace_durably(osp.join(out_dir, tmp_name),
+                             osp.join(out_dir, filename))
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        """``CheckpointHook``'s, with the ``best_*.pth`` files written
+        through a temporary file too (a crash leaves no truncated best
+        checkpoint; the previous best is still deleted first, as mmengine
+        does)."""
+        if not self._atomic():
+            return super()._save_best_checkpoint(runner, metrics)
+
+        def save_checkpoint(out_dir, filename, *args, **kwargs):
+            self._save_atomically(runner, out_dir, filename, *args, **kwargs)
+
+        runner.save_checkpoint = save_checkpoint
+        try:
+            super()._save_best_checkpoint(runner, metrics)
+        finally:
+            del runner.save_checkpoint
 
     def _remove_checkpoint(self, step) -> None:
         path = self.file_backend.join_path(self.out_dir,
@@ -147,7 +170,7 @@ class AtomicCheckpointHook(CheckpointHook):
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
 
         self._save_atomically(
-            runner, ckpt_filename,
+            runner, self.out_dir, ckpt_filename,
             save_optimizer=self.save_optimizer,
             save_param_scheduler=self.save_param_scheduler,
             meta=meta, by_epoch=self.by_epoch,
