@@ -4,6 +4,10 @@
 
 FLOPs are traced, so the products inside attention blocks (and the fused
 ``scaled_dot_product_attention``) are counted; one multiply-add is one FLOP.
+Both conventions are printed: every multiply-add, and those of conv / linear
+layers only; a hook-based counter (mmcv's, and the papers that used one) sees
+about the latter: it visits module leaves, so it misses the attention products
+(it also counts norms and pooling, a few tenths of a percent).
 ``Params`` counts trainable parameters, the papers' convention (frozen ResNet
 stem/res2 excluded); the total is printed beside it.
 """
@@ -51,7 +55,10 @@ def main(argv=None):
     print(f'Input shape:  {args.shape[0]} x {args.shape[1]}')
     print(f'Params:       {result["trainable"] / 1e6:.2f} M trainable '
           f'({result["params"] / 1e6:.2f} M in all)')
-    print(f'FLOPs:        {result["flops"] / 1e9:.2f} G (multiply-adds)')
+    print(f'FLOPs:        {result["flops"] / 1e9:.2f} G multiply-adds, attention products '
+          'included')
+    print(f'              {result["flops_conv"] / 1e9:.2f} G of conv / linear layers only '
+          '(no attention products)')
     print(line)
     return result
 
