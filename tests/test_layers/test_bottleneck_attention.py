@@ -152,6 +152,11 @@ def test_autocast_bf16(impl):
     (dict(impl='flash'), 'impl'),
     (dict(num_layers=0), 'num_layers'),
     (dict(attn_drop=1.0), 'attn_drop'),
+    (dict(reduction=4.0), r'reduction=4\.0 .*in_channels=64'),
+    (dict(num_heads=2.0), r'num_heads=2\.0'),
+    (dict(num_layers=1.5), r'num_layers must be an int >= 1, got 1\.5'),
+    (dict(in_channels=0), 'in_channels must be an int >= 1, got 0'),
+    (dict(in_channels=64.0), r'in_channels must be an int >= 1, got 64\.0'),
 ])
 def test_bad_arguments(kwargs, name):
     cfg = dict(type='BottleneckSelfAttention', in_channels=64)

@@ -110,11 +110,14 @@ def test_registry_and_bad_args():
                      (dict(pooling='max'), 'pooling'),
                      (dict(fusion='cat'), 'fusion'),
                      (dict(fusion=('add', 'add')), 'fusion'),
-                     (dict(norm='BN'), 'norm')]:
+                     (dict(norm='BN'), 'norm'),
+                     (dict(ratio=4.0), r'ratio=4\.0 .*in_channels=32'),
+                     (dict(act='GELU'), "act must be one of .*'GELU'")]:
         with pytest.raises(ValueError, match=name):
             GlobalContextBlock(32, **kw)
-    with pytest.raises(ValueError, match='in_channels'):
-        GlobalContextBlock(0)
+    for bad in (0, -1, 32.0, True):
+        with pytest.raises(ValueError, match=f'in_channels must be an int >= 1, got {bad!r}'):
+            GlobalContextBlock(bad)
 
 
 def test_resnet_plugin():

@@ -25,8 +25,10 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 from mmengine.registry import MODELS, WEIGHT_INITIALIZERS
 
-from .attention import (attention_matrix, check_divisible, check_impl,
-                        from_heads, softmax_attention, to_heads)
+from .attention import (attention_matrix, check_impl, from_heads,
+                        softmax_attention, to_heads)
+from .checks import (check_channels, check_divisible, check_int,
+                     check_probability, check_reduction)
 
 __all__ = [
     'SelfAttentionLayer', 'BottleneckSelfAttention',
@@ -117,17 +119,10 @@ class BottleneckSelfAttention(BaseModule):
                  init_std: float = 0.01,
                  init_cfg: Optional[Union[dict, List[dict]]] = None):
         super().__init__(init_cfg=init_cfg)
-        if not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f'in_channels must be a positive int, got '
-                             f'{in_channels!r}')
-        if (not isinstance(reduction, int) or reduction < 1
-                or in_channels % reduction != 0):
-            raise ValueError(f'reduction={reduction!r} must be a positive int '
-                             f'dividing in_channels={in_channels}')
-        if not isinstance(num_layers, int) or num_layers < 1:
-            raise ValueError(f'num_layers must be >= 1, got {num_layers!r}')
-        if not 0.0 <= attn_drop < 1.0:
-            raise ValueError(f'attn_drop must be in [0, 1), got {attn_drop!r}')
+        check_channels('in_channels', in_channels)
+        check_reduction(reduction, in_channels, exact=True)
+        check_int('num_layers', num_layers)
+        check_probability('attn_drop', attn_drop)
         self.in_channels = in_channels
         self.inner_channels = in_channels // reduction
         self.num_heads = num_heads

@@ -18,6 +18,8 @@ import torch
 import torch.nn as nn
 from mmengine.registry import MODELS
 
+from .checks import check_channels, check_choice, check_reduction
+
 __all__ = ['GlobalContextBlock']
 
 FUSIONS = ('add', 'mul')
@@ -50,25 +52,17 @@ class GlobalContextBlock(nn.Module):
                  bottleneck: bool = True,
                  zero_init: bool = True):
         super().__init__()
-        if not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f'in_channels must be a positive int, got '
-                             f'{in_channels!r}')
-        if bottleneck and (not isinstance(ratio, int) or ratio < 1
-                           or in_channels // ratio < 1):
-            raise ValueError(f'ratio={ratio!r} must be a positive int <= '
-                             f'in_channels={in_channels}')
-        if pooling not in ('att', 'avg'):
-            raise ValueError(f"pooling must be 'att' or 'avg', got "
-                             f'{pooling!r}')
+        check_channels('in_channels', in_channels)
+        if bottleneck:
+            check_reduction(ratio, in_channels, name='ratio')
+        check_choice('pooling', pooling, ('att', 'avg'))
         fusions = (fusion, ) if isinstance(fusion, str) else tuple(fusion)
         if (len(fusions) == 0 or len(set(fusions)) != len(fusions)
                 or any(f not in FUSIONS for f in fusions)):
             raise ValueError(f"fusion must be 'add', 'mul' or both, got "
                              f'{fusion!r}')
-        if norm not in ('LN', None):
-            raise ValueError(f"norm must be 'LN' or None, got {norm!r}")
-        if act not in ('ReLU', None):
-            raise ValueError(f"act must be 'ReLU' or None, got {act!r}")
+        check_choice('norm', norm, ('LN', None))
+        check_choice('act', act, ('ReLU', None))
         self.in_channels = in_channels
         self.ratio = ratio
         self.pooling = pooling
