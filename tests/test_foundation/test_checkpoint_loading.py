@@ -33,15 +33,16 @@ class Payload:
         return (exec, (f'open({self.marker!r}, "w").write("payload ran")', ))
 
 
-def hostile_checkpoint(path, marker, state_dict=None):
-    """A valid-looking checkpoint with the payload hidden in ``meta``."""
-    state_dict = state_dict or OrderedDict(weight=torch.ones(2, 2))
+def hostile_checkpoint(path, marker, legacy=False):
+    """A valid-looking checkpoint with the payload hidden in ``meta``
+    (``legacy``: torch's pre-1.6 file format)."""
     torch.save(dict(meta=dict(epoch=1, iter=10, note=Payload(marker)),
-                    state_dict=state_dict), str(path))
+                    state_dict=OrderedDict(weight=torch.ones(2, 2))),
+               str(path), _use_new_zipfile_serialization=not legacy)
     return str(path)
 
 
-def model_zoo_checkpoint(path):
+def model_zoo_checkpoint(path, legacy=False):
     """Shaped like an mmdet / mmseg model-zoo file: an OrderedDict state dict
     with ``_metadata``, ``meta`` with strings, tuples and numpy values (as
     mmcv / mmengine runners wrote them), an SGD optimizer state."""
@@ -65,7 +66,9 @@ def model_zoo_checkpoint(path):
         state_dict=net.state_dict(),
         optimizer=opt.state_dict(),
     )
-    torch.save(ckpt, str(path))
+    # legacy: the pre-zip format of torch < 1.6 (old torchvision / model-zoo
+    # files)
+    torch.save(ckpt, str(path), _use_new_zipfile_serialization=not legacy)
     return ckpt
 
 
@@ -155,9 +158,10 @@ def test_every_scheme_has_a_safe_loader():
 # ---------------------------------------------------------------- local files
 
 
-def test_hostile_local_checkpoint_is_refused(tmp_path):
+@pytest.mark.parametrize('legacy', [False, True])
+def test_hostile_local_checkpoint_is_refused(tmp_path, legacy):
     marker = tmp_path / 'marker'
-    path = hostile_checkpoint(tmp_path / 'evil.pth', marker)
+    path = hostile_checkpoint(tmp_path / 'evil.pth', marker, legacy)
     message = assert_refused(lambda: _load_checkpoint(path), marker)
     assert 'evil.pth' in message
     # the model-level API refuses it too
@@ -194,9 +198,11 @@ def test_getattr_only_reaches_history_buffer_methods(tmp_path, target):
         _load_checkpoint(path)
 
 
-def test_model_zoo_shaped_checkpoint_loads(tmp_path):
+@pytest.mark.parametrize('legacy', [False, True])
+def test_model_zoo_shaped_checkpoint_loads(tmp_path, legacy):
     path = tmp_path / 'zoo.pth'
-    saved = model_zoo_checkpoint(path)
+    saved = model_zoo_checkpoint(path, legacy=legacy)
+    assert zipfile.is_zipfile(path) != legacy
     check_model_zoo(_load_checkpoint(str(path), map_location='cpu'), saved)
 
 
@@ -302,6 +308,17 @@ def test_http_checkpoints(tmp_path, served):
     assert f'{url}/evil.pth' in message
     # once downloaded it is in torch's hub cache: refused from there too
     assert_refused(lambda: _load_checkpoint(f'{url}/evil.pth'), marker)
+
+
+def test_mmengine_http_loader_runs_the_payload(tmp_path, served):
+    """The break (kept as a record): mmengine's own http loader, which
+    CheckpointLoader used before, fully unpickles the download."""
+    import mmengine.runner.checkpoint as ckpt_mod
+    root, url = served
+    marker = tmp_path / 'marker'
+    hostile_checkpoint(root / 'evil_mm.pth', marker)
+    ckpt_mod.load_from_http(f'{url}/evil_mm.pth')
+    assert marker.read_text() == 'payload ran'
 
 
 def test_http_opt_in(tmp_path, served, monkeypatch):
