@@ -1,6 +1,7 @@
 """Object context pooling: self-attention (SA) and interlaced sparse SA (ISA).
 
-Seed 004 (OCNet), §3.2:
+Yuan, Huang, Guo, Zhang, Chen, Wang, "OCNet: Object Context for Semantic
+Segmentation" (IJCV 2021, arXiv:1809.00916), §3.2:
 
 * :class:`SelfAttention2d` is the dense relation scheme, Eqs. 10-11:
   ``W = softmax(theta(X) phi(X)^T / sqrt(d))``, ``Z = rho(W delta(X))``, with
@@ -11,11 +12,29 @@ Seed 004 (OCNet), §3.2:
   ``W^l(P^T(W^g(P X)))``: a global relation among positions sharing the same
   offset inside the (P_h x P_w)-periodic grid, then a local relation inside
   each contiguous P_h x P_w block, each a :class:`SelfAttention2d` of its own.
-  A map whose H (W) is not divisible by P_h (P_w) is zero-padded at the
-  bottom (right) to the next multiple, and the output cropped back: padded
-  positions take part in the attention as keys with zero input features.
+  A map whose H (W) is not divisible by P_h (P_w) is zero-padded to the next
+  multiple, and the output cropped back: padded positions take part in the
+  attention as keys with zero input features.
 * :class:`ObjectContextPooling` (OCP) wraps either one.
+
+Two formulations of ISA (``variant``):
+
+* ``'paper'``: §3.2 as written: rho a plain 1x1 conv, delta C -> C/2, padding
+  at the bottom / right (Algorithm 1 leaves padding open).
+* ``'official'``: the ISA block of the authors' released code (the
+  openseg.pytorch ``isa_block``, which mmseg's ``ISAHead`` also follows),
+  which produced the paper's ISA numbers: rho is 1x1 conv -> BN -> ReLU
+  (no conv bias), delta keeps C channels (no bias), theta/phi use d = C/2 as
+  in the paper, and padding is symmetric (``pad // 2`` at the top / left,
+  the rest at the bottom / right). The OCNet configs (``configs/ocnet/``,
+  semantic segmentation) use ``'official'`` because the tables report that
+  code; the class default stays ``'paper'``.
+
+The released code also puts a bias on the convs in front of each BN; such a
+bias changes nothing (training-mode BN subtracts it with the batch mean, and
+in eval mode it folds into the running mean), so mmctx leaves it out.
 """
+import numbers
 from typing import Optional, Tuple
 
 import torch
@@ -26,21 +45,56 @@ from mmengine.registry import MODELS
 
 from .attention import attention_matrix, check_impl, softmax_attention
 
+# check_int, ISA_ORDERS and OCP_VARIANTS are imported by name (the OCNet heads)
 __all__ = ['SelfAttention2d', 'InterlacedSparseSelfAttention', 'ObjectContextPooling',
            'ResidualObjectContext']
+
+ISA_ORDERS = ('global_local', 'local_global', 'global', 'local')
+OCP_VARIANTS = ('paper', 'official')
+ISA_PADDINGS = ('end', 'symmetric')
+
+
+def check_int(name: str, value, minimum: int = 1, allow_none: bool = False,
+              owner: str = '') -> Optional[int]:
+    """``value`` as an int if it is an integer >= ``minimum``, else a ValueError.
+
+    ``None`` is accepted (and returned) only with ``allow_none`` (it then means
+    "the default"); bools, floats and strings are refused, so that a typo in a
+    config fails at build time with the argument's name instead of later with
+    a raw torch error.
+    """
+    if value is None and allow_none:
+        return None
+    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+            or value < minimum):
+        where = f'{owner}: ' if owner else ''
+        extra = ' or None (the default)' if allow_none else ''
+        raise ValueError(f'{where}{name} must be an int >= {minimum}{extra}, got {value!r}')
+    return int(value)
+
+
+def _check_choice(name: str, value, choices) -> str:
+    if value not in choices:
+        raise ValueError(f'{name} must be one of {choices}, got {value!r}')
+    return value
 
 
 @MODELS.register_module()
 class SelfAttention2d(nn.Module):
-    """Dense self-attention of seed 004 Eqs. 10-11 (returns the context map Z).
+    """Dense self-attention of OCNet (Yuan et al.) Eqs. 10-11 (returns the context Z).
 
     Args:
         in_channels: C of the input.
-        key_channels: channels of theta/phi, d in Eq. 10 (default C/2).
-        value_channels: channels of delta (default C/2).
-        out_channels: channels of rho, i.e. of Z (default C).
-        norm_cfg: norm of the theta/phi conv-BN-ReLU (SyncBN in configs).
+        key_channels: channels of theta/phi, d in Eq. 10 (None: C/2).
+        value_channels: channels of delta (None: C/2).
+        out_channels: channels of rho, i.e. of Z (None: C).
+        norm_cfg: norm of the theta/phi conv-BN-ReLU (SyncBN in configs), and of
+            rho when ``out_norm``.
         impl: 'fused' (SDPA) or 'explicit' (formed matrix).
+        out_norm: rho is 1x1 conv (no bias) -> norm -> ReLU, as in the ISA block
+            of the authors' released code, instead of a plain 1x1 conv (§3.2).
+        value_bias: whether delta's 1x1 conv has a bias (the released ISA
+            block's has none).
     """
     _abbr_ = 'sa'
 
@@ -50,14 +104,22 @@ class SelfAttention2d(nn.Module):
                  value_channels: Optional[int] = None,
                  out_channels: Optional[int] = None,
                  norm_cfg: dict = dict(type='BN'),
-                 impl: str = 'fused') -> None:
+                 impl: str = 'fused',
+                 out_norm: bool = False,
+                 value_bias: bool = True) -> None:
         super().__init__()
-        if in_channels < 1:
-            raise ValueError(f'in_channels must be >= 1, got {in_channels}')
-        self.key_channels = key_channels or max(in_channels // 2, 1)
-        self.value_channels = value_channels or max(in_channels // 2, 1)
-        self.out_channels = out_channels or in_channels
+        owner = type(self).__name__
+        in_channels = check_int('in_channels', in_channels, owner=owner)
+        half = max(in_channels // 2, 1)
+        self.in_channels = in_channels
+        self.key_channels = check_int('key_channels', key_channels, allow_none=True,
+                                      owner=owner) or half
+        self.value_channels = check_int('value_channels', value_channels, allow_none=True,
+                                        owner=owner) or half
+        self.out_channels = check_int('out_channels', out_channels, allow_none=True,
+                                      owner=owner) or in_channels
         self.impl = check_impl(impl)
+        self.out_norm = bool(out_norm)
 
         def embed():
             return nn.Sequential(
@@ -66,8 +128,11 @@ class SelfAttention2d(nn.Module):
 
         self.query = embed()  # theta
         self.key = embed()  # phi
-        self.value = nn.Conv2d(in_channels, self.value_channels, 1)  # delta
-        self.out = nn.Conv2d(self.value_channels, self.out_channels, 1)  # rho
+        self.value = nn.Conv2d(in_channels, self.value_channels, 1, bias=value_bias)  # delta
+        if self.out_norm:  # rho
+            self.out = ConvModule(self.value_channels, self.out_channels, 1, norm_cfg=norm_cfg)
+        else:
+            self.out = nn.Conv2d(self.value_channels, self.out_channels, 1)
 
     def _qkv(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         q = self.query(x).flatten(2).transpose(1, 2)[:, None]  # (B, 1, N, d)
@@ -116,20 +181,44 @@ def _from_local_groups(x: torch.Tensor, b: int, h: int, w: int) -> torch.Tensor:
     return x.reshape(b, c, h, w)
 
 
+def _regroup(x: torch.Tensor, b: int, ah: int, aw: int) -> torch.Tensor:
+    """(B*A_h*A_w, C, B_h, B_w) -> (B*B_h*B_w, C, A_h, A_w) with one permute.
+
+    The group index and the position inside a group swap roles: from
+    :func:`_global_groups`' layout (A = (P_h, P_w), B = (Q_h, Q_w)) this is
+    :func:`_local_groups` of the merged map (Eq. 18, ``X^l = P^T Z^g``), and
+    from the local layout (A = (Q_h, Q_w)) the global one; one copy where
+    merging the map and splitting it again would make two.
+    """
+    _, c, bh, bw = x.shape
+    x = x.reshape(b, ah, aw, c, bh, bw).permute(0, 4, 5, 3, 1, 2)
+    return x.reshape(b * bh * bw, c, ah, aw)
+
+
 @MODELS.register_module()
 class InterlacedSparseSelfAttention(nn.Module):
-    """Interlaced sparse self-attention, seed 004 Eqs. 12-21 and Algorithm 1.
+    """Interlaced sparse self-attention, OCNet (Yuan et al.) Eqs. 12-21, Algorithm 1.
 
     Args:
         in_channels: C of the input.
         groups: (P_h, P_w), the numbers of groups along H and W; local blocks
             are P_h x P_w, global groups gather every P_h-th row and P_w-th
-            column (Algorithm 1). Default (8, 8), seed 004's choice.
-        order: 'global_local' (the paper's) or 'local_global' (Table 1).
+            column (Algorithm 1). Default (8, 8), the paper's choice.
+        order: ``'global_local'`` (the paper's, Eq. 9), ``'local_global'``
+            (Table 1), or one relation only: ``'global'`` (Eqs. 12-17, the
+            §4.3 "only global relation" ablation, 78.9 mIoU) or ``'local'``
+            (Eqs. 18-21 applied to X, "only local relation", 77.2). A single
+            relation builds only its own :class:`SelfAttention2d`.
         out_channels: channels of Z (default C).
         impl: 'fused' (SDPA) or 'explicit', for both relation stages.
-        **sa_kwargs: key_channels, value_channels, norm_cfg of the two
-            :class:`SelfAttention2d`.
+        variant: ``'paper'`` or ``'official'`` (see the module docstring):
+            the official variant makes each relation's rho conv-BN-ReLU,
+            ``value_channels`` default to C and pads symmetrically.
+        padding: where a map not divisible by the groups is padded:
+            ``'end'`` (bottom / right) or ``'symmetric'`` (``pad // 2`` at the
+            top / left); None takes the variant's.
+        **sa_kwargs: key_channels, value_channels, norm_cfg of the
+            :class:`SelfAttention2d` of each relation.
     """
     _abbr_ = 'isa'
 
@@ -139,26 +228,62 @@ class InterlacedSparseSelfAttention(nn.Module):
                  order: str = 'global_local',
                  out_channels: Optional[int] = None,
                  impl: str = 'fused',
+                 variant: str = 'paper',
+                 padding: Optional[str] = None,
                  **sa_kwargs) -> None:
         super().__init__()
-        groups = tuple(groups)
-        if len(groups) != 2 or min(groups) < 1:
-            raise ValueError(f'groups must be two positive ints (P_h, P_w), got {groups}')
-        if order not in ('global_local', 'local_global'):
-            raise ValueError(
-                f"order must be 'global_local' or 'local_global', got {order!r}")
-        self.groups = groups
-        self.order = order
-        out_channels = out_channels or in_channels
-        self.global_relation = SelfAttention2d(in_channels, out_channels=out_channels,
-                                               impl=impl, **sa_kwargs)
-        self.local_relation = SelfAttention2d(out_channels, out_channels=out_channels,
-                                              impl=impl, **sa_kwargs)
+        owner = type(self).__name__
+        in_channels = check_int('in_channels', in_channels, owner=owner)
+        try:
+            groups = tuple(groups)
+        except TypeError:
+            groups = (groups, )
+        if len(groups) != 2 or any(isinstance(g, bool) or not isinstance(g, numbers.Integral)
+                                   or g < 1 for g in groups):
+            raise ValueError(f'{owner}: groups must be two positive ints (P_h, P_w), '
+                             f'got {groups}')
+        self.groups = tuple(int(g) for g in groups)
+        self.order = _check_choice('order', order, ISA_ORDERS)
+        self.variant = _check_choice('variant', variant, OCP_VARIANTS)
+        if padding is None:
+            padding = 'symmetric' if variant == 'official' else 'end'
+        self.padding = _check_choice('padding', padding, ISA_PADDINGS)
+        out_channels = check_int('out_channels', out_channels, allow_none=True,
+                                 owner=owner) or in_channels
+        if variant == 'official':
+            sa_kwargs.setdefault('out_norm', True)
+            sa_kwargs.setdefault('value_bias', False)
+        self.stages = tuple(order.split('_'))
+        relations = {}
+        for i, stage in enumerate(self.stages):
+            c_in = in_channels if i == 0 else out_channels
+            kwargs = dict(sa_kwargs)
+            if variant == 'official' and kwargs.get('value_channels') is None:
+                kwargs['value_channels'] = c_in
+            relations[stage] = SelfAttention2d(c_in, out_channels=out_channels, impl=impl,
+                                               **kwargs)
+        self.global_relation = relations.get('global')
+        self.local_relation = relations.get('local')
 
-    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+    def relation(self, which: str) -> SelfAttention2d:
+        """The :class:`SelfAttention2d` of the ``'global'`` or ``'local'`` stage."""
+        return self.global_relation if which == 'global' else self.local_relation
+
+    def _padding(self, h, w):
+        """(left, right, top, bottom) zero padding up to multiples of the groups."""
         ph, pw = self.groups
+        dh, dw = (-h) % ph, (-w) % pw
+        top, left = (dh // 2, dw // 2) if self.padding == 'symmetric' else (0 * dh, 0 * dw)
+        return left, dw - left, top, dh - top
+
+    def _pad(self, x: torch.Tensor):
         h, w = x.shape[-2:]
-        return F.pad(x, (0, (-w) % pw, 0, (-h) % ph))
+        pad = self._padding(h, w)
+        # under tracing always pad (by zero rows where none are needed), so the
+        # traced graph serves every size: the amounts are traced from x.shape
+        if torch.jit.is_tracing() or any(int(p) > 0 for p in pad):
+            return F.pad(x, pad), pad
+        return x, None
 
     def _stage(self, x: torch.Tensor, which: str) -> torch.Tensor:
         b, _, h, w = x.shape
@@ -170,30 +295,44 @@ class InterlacedSparseSelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        y = self._pad(x)
-        for which in self.order.split('_'):
-            y = self._stage(y, which)
-        return y[..., :h, :w]
+        y, pad = self._pad(x)
+        b, _, hp, wp = y.shape
+        ph, pw = self.groups
+        qh, qw = hp // ph, wp // pw
+        first, last = self.stages[0], self.stages[-1]
+        split = _global_groups if first == 'global' else _local_groups
+        z = self.relation(first)(split(y, ph, pw))
+        if len(self.stages) == 2:  # straight to the other stage's groups
+            z = self.relation(last)(_regroup(z, b, *((ph, pw) if first == 'global'
+                                                     else (qh, qw))))
+        if last == 'global':
+            y = _from_global_groups(z, b, ph, pw)
+        else:
+            y = _from_local_groups(z, b, hp, wp)
+        if pad is None:
+            return y
+        left, top = pad[0], pad[2]
+        return y[..., top:top + h, left:left + w]
 
     def get_attention(self, x: torch.Tensor) -> torch.Tensor:
         """The dense composite relation W^l P^T W^g P of Eq. 9, (B, 1, HW, HW).
 
-        Formed explicitly, for analysis only; for the padded case rows and
-        columns of padded positions are dropped after composition.
+        (For a single-relation ``order``, that relation's W^g or W^l.) Formed
+        explicitly, for analysis only; for the padded case rows and columns of
+        padded positions are dropped after composition.
         """
         h, w = x.shape[-2:]
-        xp = self._pad(x)
-        b, _, hp, wp = xp.shape
-        n = hp * wp
-        index = torch.arange(n, device=x.device, dtype=torch.long).reshape(1, 1, hp, wp)
-        first, second = self.order.split('_')
-        mats = {}
-        for which, src in ((first, xp), (second, None)):
-            if src is None:  # second stage sees the first stage's output
-                src = self._stage(xp, first)
-            mats[which] = self._block_matrix(src, index, which)
-        dense = mats[second] @ mats[first]
-        keep = index[0, 0, :h, :w].flatten()
+        left, _, top, _ = self._padding(h, w)
+        xp = F.pad(x, self._padding(h, w))
+        _, _, hp, wp = xp.shape
+        index = torch.arange(hp * wp, device=x.device, dtype=torch.long).reshape(1, 1, hp, wp)
+        dense, src = None, xp
+        for i, which in enumerate(self.stages):
+            if i > 0:  # the second stage sees the first stage's output
+                src = self._stage(xp, self.stages[0])
+            mat = self._block_matrix(src, index, which)
+            dense = mat if dense is None else mat @ dense
+        keep = index[0, 0, top:top + h, left:left + w].flatten()
         return dense[:, keep][:, :, keep][:, None]
 
     def _block_matrix(self, x, index, which):
@@ -201,12 +340,12 @@ class InterlacedSparseSelfAttention(nn.Module):
         b = x.shape[0]
         ph, pw = self.groups
         n = index.numel()
-        sa = self.global_relation if which == 'global' else self.local_relation
+        sa = self.relation(which)
         split = _global_groups if which == 'global' else _local_groups
         groups = split(x, ph, pw)
         ids = split(index.expand(b, 1, -1, -1), ph, pw).flatten(1)  # (B*G, Q)
         att = sa.get_attention(groups)[:, 0]  # (B*G, Q, Q)
-        g = att.shape[0] // b
+        g = att.shape[0] // max(b, 1)
         full = att.new_zeros(b, n, n)
         rows = ids.reshape(b, g, -1, 1).expand(-1, -1, -1, ids.shape[1])
         cols = ids.reshape(b, g, 1, -1).expand(-1, -1, ids.shape[1], -1)
@@ -217,7 +356,7 @@ class InterlacedSparseSelfAttention(nn.Module):
 
 @MODELS.register_module()
 class ObjectContextPooling(nn.Module):
-    """OCP of seed 004 §3.2: the object context of every pixel by SA or ISA.
+    """OCP of OCNet (Yuan et al.) §3.2: the object context of every pixel by SA or ISA.
 
     Args:
         in_channels: C of the input.
@@ -247,25 +386,30 @@ class ObjectContextPooling(nn.Module):
 class ResidualObjectContext(ObjectContextPooling):
     """``X + OCP(X)``: object context pooling (SA or ISA) as a residual plugin.
 
-    :class:`ObjectContextPooling` returns the object context Z (seed 004
-    Eq. 11); OCNet's heads concatenate it with X. Inside a backbone (seed 004 §4.5, Table 12: "object context pooling module based on
+    :class:`ObjectContextPooling` returns the object context Z (OCNet, Yuan et
+    al., Eq. 11); OCNet's heads concatenate it with X. Inside a backbone
+    (OCNet §4.5, Table 12: "object context pooling module based on
     interlaced sparse self-attention before the last block of res-4", "similar
     to" Wang et al.'s non-local block) the module must keep the features, so
     this block returns ``X + Z`` like a non-local block
-    (seed 001 Eq. 1, ``z = x + W_z y``), with the last projection rho zero-
-    initialised so the pretrained backbone is unchanged at the start.
+    (Cao et al., "Global Context Networks", Eq. 1, ``z = x + W_z y``), with the
+    last projection rho zero-initialised so the pretrained backbone is
+    unchanged at the start.
 
     Args:
         in_channels: C of X (and of Z).
-        attention: ``'isa'`` (seed 004 Table 12 "+ISA") or ``'sa'``.
-        zero_init: zero the weight and bias of rho of the relation applied
-            last (the local relation for ISA's ``'global_local'`` order), so
+        attention: ``'isa'`` (OCNet Table 12 "+ISA") or ``'sa'``.
+        zero_init: zero rho of the relation applied last (the local relation
+            for ISA's ``'global_local'`` order), its conv weight and bias, so
             the block starts as the identity while every other projection
-            still receives gradients (zeroing both ISA stages' rho would
-            give the first stage none).
+            still receives gradients (zeroing both ISA stages' rho would give
+            the first stage none). Refused where rho ends in BN-ReLU
+            (``variant='official'``, ``out_norm=True``): a zero output there
+            needs the ReLU at or below 0, where it passes no gradient, so the
+            block could never leave the identity.
         **attention_kwargs: as :class:`ObjectContextPooling` (``groups``,
             ``order``, ``key_channels``, ``value_channels``, ``norm_cfg``,
-            ``impl``); ``out_channels`` must stay C.
+            ``impl``, ``variant``); ``out_channels`` must stay C.
     """
     _abbr_ = 'ocp'
 
@@ -277,16 +421,21 @@ class ResidualObjectContext(ObjectContextPooling):
                              f'{out_channels} must equal in_channels={in_channels}')
         super().__init__(in_channels, attention=attention, **attention_kwargs)
         self.zero_init = zero_init
+        if zero_init and not isinstance(self.last_projection(), nn.Conv2d):
+            raise ValueError(
+                'ResidualObjectContext: zero_init=True needs rho to be a plain 1x1 conv; '
+                'with rho = conv-BN-ReLU (variant=\'official\' or out_norm=True) a zero '
+                'start leaves the ReLU without gradient. Use variant=\'paper\' or '
+                'zero_init=False')
         self.init_weights()
 
-    def last_projection(self) -> nn.Conv2d:
-        """rho of the relation stage whose output is Z."""
+    def last_projection(self) -> nn.Module:
+        """rho of the relation stage whose output is Z (a Conv2d or a ConvModule)."""
         att = self.attention
         if isinstance(att, SelfAttention2d):
             return att.out
         assert isinstance(att, InterlacedSparseSelfAttention)
-        last = att.order.split('_')[-1]
-        return (att.local_relation if last == 'local' else att.global_relation).out
+        return att.relation(att.stages[-1]).out
 
     def init_weights(self) -> None:
         """Zero rho (re-applied after a parent's init, e.g. ResNet's Kaiming)."""
