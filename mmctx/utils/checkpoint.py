@@ -125,7 +125,7 @@ def allowed_globals() -> List[Any]:
     from mmengine.logging import HistoryBuffer
     try:
         multiarray = np._core.multiarray  # numpy >= 2
-    except AttributeError:  # pragma: no cover (numpy 1)
+    except AttributeError:  # numpy 1
         multiarray = np.core.multiarray
     allowed = [HistoryBuffer, np.ndarray, np.dtype,
                (_history_buffer_method, 'builtins.getattr')]
