@@ -1,9 +1,20 @@
-"""benchmark_modules: the seed 004 Table 4 protocol on small inputs."""
+"""benchmark_modules: the OCNet Table 4 protocol (Yuan et al.), its heads and figures."""
+import copy
 import csv
 import json
 import os.path as osp
 
 import pytest
+import torch
+from mmengine.config import Config
+from mmengine.model import revert_sync_batchnorm
+
+from mmctx.analysis.benchmark import HEAD_SPECS, PAPER_TABLE4, build_entry, table4_notes
+from mmctx.analysis.complexity import count_macs
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+OCNET = osp.join(REPO, 'configs', 'ocnet')
+MMSEG_CONFIGS = osp.join(osp.dirname(__import__('mmseg').__file__), '.mim', 'configs')
 
 
 def test_block_benchmark_writes_table_and_isa_beats_sa_on_memory(tmp_path, tool, capsys):
@@ -39,3 +50,114 @@ def test_head_sweep_draws_png(tmp_path, tool):
 def test_unknown_entry_is_refused(tool):
     with pytest.raises(SystemExit, match='matches no'):
         tool('analysis_tools/benchmark_modules.py').main(['--only', 'nothing-like-this'])
+
+
+# Each Table 4 row of the benchmark and the config in configs/ocnet/ that trains it
+# (Cityscapes, dilated ResNet-101); DANet has no OCNet config: mmseg's own.
+TABLE4_CONFIGS = {
+    'PPM': osp.join(OCNET, 'ppm_r101-d8_4xb2-60k_cityscapes-512x1024.py'),
+    'ASPP': osp.join(OCNET, 'aspp_r101-d8_4xb2-60k_cityscapes-512x1024.py'),
+    'DANet': osp.join(MMSEG_CONFIGS, 'danet', 'danet_r101-d8_4xb2-80k_cityscapes-512x1024.py'),
+    'RCCA': osp.join(OCNET, 'rcca_r101-d8_4xb2-60k_cityscapes-512x1024.py'),
+    'CGNL': osp.join(OCNET, 'cgnl_r101-d8_4xb2-60k_cityscapes-512x1024.py'),
+    'Efficient Attention':
+    osp.join(OCNET, 'efficient-attention_r101-d8_4xb2-60k_cityscapes-512x1024.py'),
+    'Base-OC (SA)': osp.join(OCNET, 'baseoc-sa_r101-d8_4xb2-60k_cityscapes-512x1024.py'),
+    'Base-OC (ISA)': osp.join(OCNET, 'baseoc-isa_r101-d8_4xb2-60k_cityscapes-512x1024.py'),
+    'Pyramid-OC (SA)': osp.join(OCNET, 'pyramidoc-sa_r101-d8_4xb2-60k_cityscapes-512x1024.py'),
+    'Pyramid-OC (ISA)': osp.join(OCNET, 'pyramidoc-isa_r101-d8_4xb2-60k_cityscapes-512x1024.py'),
+    'ASP-OC (SA)': osp.join(OCNET, 'aspoc-sa_r101-d8_4xb2-60k_cityscapes-512x1024.py'),
+    'ASP-OC (ISA)': osp.join(OCNET, 'aspoc-isa_r101-d8_4xb2-60k_cityscapes-512x1024.py'),
+}
+
+
+def config_head(path):
+    """The config's decode head, built by mmseg's MODELS, SyncBN reverted, fed one map."""
+    from mmseg.registry import MODELS
+    head = copy.deepcopy(Config.fromfile(path).model.decode_head)
+    head.in_index = 0
+    return revert_sync_batchnorm(MODELS.build(head)).eval()
+
+
+def settings(module):
+    """Every submodule's class and scalar settings (channels, kernel, dilation,
+    groups, ISA groups and order, pooling scales, downsample, ...)."""
+    out = {}
+    for name, m in module.named_modules():
+        values = {k: v for k, v in vars(m).items()
+                  if not k.startswith('_') and k not in ('training', 'in_index')
+                  and isinstance(v, (bool, int, float, str, tuple, list))}
+        out[name] = (type(m).__name__, values)
+    return out
+
+
+def convs(module):
+    return [(name, m.in_channels, m.out_channels, m.kernel_size, m.dilation, m.groups)
+            for name, m in module.named_modules() if isinstance(m, torch.nn.Conv2d)]
+
+
+def test_every_table4_row_has_a_config_and_the_paper_figures():
+    names = [name for name, _ in HEAD_SPECS]
+    assert names == list(PAPER_TABLE4) == list(TABLE4_CONFIGS)
+    assert all(osp.isfile(path) for path in TABLE4_CONFIGS.values())
+
+
+@pytest.mark.parametrize('name', list(TABLE4_CONFIGS))
+def test_benchmark_head_equals_the_config_head(name):
+    ours = build_entry(dict(HEAD_SPECS)[name], 2048).head
+    theirs = config_head(TABLE4_CONFIGS[name])
+    assert type(ours) is type(theirs)
+    assert convs(ours) == convs(theirs)  # channels, kernels, dilations, groups
+    assert sum(p.numel() for p in ours.parameters()) == \
+        sum(p.numel() for p in theirs.parameters())
+    assert settings(ours) == settings(theirs)
+    # the channel widths the paper gives (§3.4): 256 in the ASPP family, 512 elsewhere
+    assert ours.channels == (256 if 'ASP' in name else 512)
+
+
+def test_settings_tell_heads_apart():
+    """The comparison above fails for a head one setting away from its config."""
+    spec = dict(HEAD_SPECS)['ASP-OC (ISA)']
+    theirs = config_head(TABLE4_CONFIGS['ASP-OC (ISA)'])
+    for change in (dict(channels=512), dict(dilations=(6, 12, 18)),
+                   dict(ocp_cfg=dict(groups=(4, 4)))):
+        ours = build_entry(dict(spec, **change), 2048).head
+        assert convs(ours) != convs(theirs) or settings(ours) != settings(theirs), change
+
+
+@pytest.mark.parametrize('name', list(PAPER_TABLE4))
+def test_table4_gflops_match_the_paper_or_say_why(name):
+    """GFLOPs (2 x multiply-adds, counted on fake tensors) at the paper's
+    1 x 2048 x 128 x 128: within 10 % of Table 4, or a note whose change to our
+    head lands within 10 %."""
+    spec = dict(HEAD_SPECS)[name]
+    shape = (1, 2048, 128, 128)
+    gflops = 2 * count_macs(build_entry(spec, 2048), (torch.empty(*shape), ))['total'] / 1e9
+    paper = PAPER_TABLE4[name][1]
+    row = dict(module=name, impl='fused', input='1x2048x128x128', gflops=gflops,
+               paper_gflops=paper, vs_paper=gflops / paper)
+    notes = table4_notes([row])
+    if abs(gflops / paper - 1) <= 0.10:
+        assert notes == []
+    else:
+        assert len(notes) == 1 and notes[0]['note'], f'{name}: {gflops:.1f} vs {paper}, no reason'
+        assert abs(notes[0]['adjusted_gflops'] / paper - 1) <= 0.10, notes[0]
+
+
+def test_heads_table_prints_the_paper_column_and_the_reason(tmp_path, tool, capsys):
+    """At Table 4's input, with --repeat 0 --no-memory (no forward pass run)."""
+    rows = tool('analysis_tools/benchmark_modules.py').main([
+        '--kind', 'heads', '--only', 'ASPP', 'PPM', '--repeat', '0', '--no-memory',
+        '--out-dir', str(tmp_path)])
+    by = {r['module']: r for r in rows}
+    assert set(by) == {'PPM', 'ASPP'}
+    assert by['PPM']['paper_gflops'] == 619 and abs(by['PPM']['vs_paper'] - 1) < 0.01
+    assert by['ASPP']['gflops'] == pytest.approx(577.83, abs=0.01)
+    assert by['PPM']['memory_mb'] is None and by['PPM']['time_ms'] is None
+    out = capsys.readouterr().out
+    header = out.splitlines()[0].split()
+    assert 'paper_gflops' in header and 'vs_paper' in header
+    assert 'time_ms' not in header and 'memory_mb' not in header  # empty columns left out
+    assert "ASPP: 577.8 / 492: mmseg's ASPPHead fuses" in out and ': 491.9' in out
+    notes = json.load(open(osp.join(tmp_path, 'table4_notes.json')))
+    assert [n['module'] for n in notes] == ['ASPP']  # PPM is within 10 %

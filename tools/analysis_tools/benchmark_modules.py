@@ -1,15 +1,27 @@
-"""Benchmark context modules and decode heads in inference (seed 004 Table 4).
+"""Benchmark context modules and decode heads in inference (OCNet Table 4, Fig. 3-4).
 
-    # seed 004 Table 4: heads on a 1 x 2048 x 128 x 128 feature map
+Yuan et al., "OCNet: Object Context for Semantic Segmentation":
+
+    # Table 4: heads on a 1 x 2048 x 128 x 128 feature map, beside the paper's column
     python tools/analysis_tools/benchmark_modules.py --kind heads
-    # seed 004 Fig. 4: blocks on 1 x 512 x 128 x 128, fused vs explicit paths
+    # the same without timing (memory and GFLOPs only; for a busy machine)
+    python tools/analysis_tools/benchmark_modules.py --kind heads --repeat 0
+    # GFLOPs only, beside the paper's, in seconds (no forward pass)
+    python tools/analysis_tools/benchmark_modules.py --kind heads --repeat 0 --no-memory
+    # Fig. 4: blocks on 1 x 512 x 128 x 128, fused vs explicit paths
     python tools/analysis_tools/benchmark_modules.py --kind blocks --device cuda
-    # seed 004 Fig. 3: GFLOPs against input size, drawn to a PNG
+    # Fig. 3: GFLOPs against input size, drawn to a PNG
     python tools/analysis_tools/benchmark_modules.py --kind blocks \
         --sizes 32 64 96 128 --plot-metric gflops --out-dir work_dirs/bench
 
-Prints a table (peak memory MB, GFLOPs, median time ms, fused speed-up) and
-writes ``benchmark.csv`` / ``benchmark.json`` (and ``sweep.png``) to --out-dir.
+Prints a table and writes ``benchmark.csv`` / ``benchmark.json`` (and
+``sweep.png``) to --out-dir. Columns: peak memory (MiB; CPU: the allocator's
+running total from the profiler's records, temporaries inside ops included;
+CUDA: the allocator's peak), ``gmacs`` (multiply-adds, attention products
+included), ``gflops`` (2 x gmacs, the unit of OCNet's Table 4),
+``gflops_conv`` (conv / linear layers only, 2 x their multiply-adds),
+median time (ms), the fused path's speed-up, and for Table 4 heads the
+paper's memory / GFLOPs / time and ``vs_paper`` (our gflops / paper's).
 """
 import argparse
 import csv
@@ -18,10 +30,11 @@ import os
 import os.path as osp
 
 import mmctx  # noqa: F401  (registers mmctx modules)
-from mmctx.analysis.benchmark import BLOCK_SPECS, HEAD_SPECS, run_benchmark
+from mmctx.analysis.benchmark import BLOCK_SPECS, HEAD_SPECS, run_benchmark, table4_notes
 
 DEFAULT_CHANNELS = dict(blocks=512, heads=2048)
-COLUMNS = ('module', 'impl', 'input', 'device', 'memory_mb', 'gflops', 'time_ms',
+COLUMNS = ('module', 'impl', 'input', 'device', 'memory_mb', 'paper_memory_mb', 'gmacs',
+           'gflops', 'gflops_conv', 'paper_gflops', 'vs_paper', 'time_ms', 'paper_time_ms',
            'speedup')
 
 
@@ -38,9 +51,13 @@ def parse_args(argv=None):
     parser.add_argument('--sizes', type=int, nargs='+', default=None,
                         help='sweep square inputs of these sizes and plot')
     parser.add_argument('--plot-metric', default='gflops',
-                        choices=['gflops', 'time_ms', 'memory_mb'])
+                        choices=['gflops', 'gmacs', 'time_ms', 'memory_mb'])
     parser.add_argument('--device', default='cpu')
-    parser.add_argument('--repeat', type=int, default=5)
+    parser.add_argument('--repeat', type=int, default=5,
+                        help='timed runs per entry (0: no timing, memory and FLOPs only)')
+    parser.add_argument('--no-memory', action='store_true',
+                        help='skip the memory measurement (GFLOPs are counted on fake '
+                        'tensors, so --repeat 0 --no-memory runs no forward at all)')
     parser.add_argument('--no-impl-compare', action='store_true',
                         help='run only the default (fused) path of each block')
     parser.add_argument('--out-dir', default='work_dirs/benchmark_modules')
@@ -48,11 +65,13 @@ def parse_args(argv=None):
 
 
 def format_table(rows):
-    widths = {c: max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in COLUMNS}
-    lines = ['  '.join(c.ljust(widths[c]) for c in COLUMNS)]
-    lines.append('  '.join('-' * widths[c] for c in COLUMNS))
+    """The rows as a text table, leaving out columns empty in every row."""
+    columns = [c for c in COLUMNS if any(r.get(c) is not None for r in rows)]
+    widths = {c: max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns}
+    lines = ['  '.join(c.ljust(widths[c]) for c in columns)]
+    lines.append('  '.join('-' * widths[c] for c in columns))
     for row in rows:
-        lines.append('  '.join(_fmt(row.get(c)).ljust(widths[c]) for c in COLUMNS))
+        lines.append('  '.join(_fmt(row.get(c)).ljust(widths[c]) for c in columns))
     return '\n'.join(lines)
 
 
@@ -80,8 +99,8 @@ def plot_sweep(rows, metric, path):
         points.sort()
         ax.plot([p[0] for p in points], [p[1] for p in points], marker='o', label=name)
     ax.set_xlabel('input size (H = W)')
-    ax.set_ylabel({'gflops': 'GFLOPs', 'time_ms': 'time (ms)',
-                   'memory_mb': 'peak memory (MB)'}[metric])
+    ax.set_ylabel({'gflops': 'GFLOPs (2 x multiply-adds)', 'gmacs': 'G multiply-adds',
+                   'time_ms': 'time (ms)', 'memory_mb': 'peak memory (MiB)'}[metric])
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -91,6 +110,8 @@ def plot_sweep(rows, metric, path):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.repeat < 0:
+        raise SystemExit(f'--repeat must be >= 0, got {args.repeat}')
     specs = BLOCK_SPECS if args.kind == 'blocks' else HEAD_SPECS
     if args.only:
         specs = [s for s in specs if any(o.lower() in s[0].lower() for o in args.only)]
@@ -102,9 +123,22 @@ def main(argv=None):
     rows = []
     for shape in shapes:
         rows += run_benchmark(specs, shape, device=args.device, repeat=args.repeat,
-                              compare_impl=not args.no_impl_compare)
+                              compare_impl=not args.no_impl_compare,
+                              memory=not args.no_memory)
     print(format_table(rows))
+    notes = table4_notes(rows)
+    if notes:
+        print('\nRows more than 10 % off the paper\'s GFLOPs (ours / paper), and why:')
+        for n in notes:
+            line = f"  {n['module']}: {n['gflops']:.1f} / {n['paper_gflops']}"
+            if n['note'] is None:
+                print(line + ': no known reason')
+            else:
+                print(line + f": {n['note']}: {n['adjusted_gflops']:.1f}")
     os.makedirs(args.out_dir, exist_ok=True)
+    if notes:
+        with open(osp.join(args.out_dir, 'table4_notes.json'), 'w') as f:
+            json.dump(notes, f, indent=1)
     with open(osp.join(args.out_dir, 'benchmark.csv'), 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
