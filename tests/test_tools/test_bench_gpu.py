@@ -1,0 +1,309 @@
+"""``make bench-gpu``: the CUDA set-up plan, the training-cost helpers and the CPU dry run.
+
+No GPU here: ``tools/setup_env_cuda.sh --plan`` is run with faked
+``nvidia-smi`` / torch / nvcc answers, and ``tools/analysis_tools/bench_gpu.py
+--dry-run`` runs every step's code on the CPU at tiny sizes, as
+``make bench-gpu DRY_RUN=1`` does.
+"""
+import csv
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+SETUP = osp.join(REPO, 'tools', 'setup_env_cuda.sh')
+BENCH = osp.join(REPO, 'tools', 'analysis_tools', 'bench_gpu.py')
+
+
+def plan(tmp_path, **fakes):
+    """Run the set-up script's --plan with fakes; returns (exit code, output)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith('MMCTX_')}
+    env.update(MMCTX_CUDA_VENV=str(tmp_path / 'venv-cuda'),
+               MMCTX_WHEEL_CACHE=str(tmp_path / 'wheels'), MAX_JOBS='16')
+    env.update({f'MMCTX_{k.upper()}': v for k, v in fakes.items()})
+    proc = subprocess.run(['bash', SETUP, '--plan'], env=env, capture_output=True, text=True,
+                          timeout=120)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+# ---------------------------------------------------------------- set-up plan
+def test_plan_arch_list_and_pypi_nvcc_for_cuda13(tmp_path):
+    rc, out = plan(tmp_path, fake_compute_cap='9.0\n8.0\n9.0',
+                   fake_torch='2.13.0 13.0', fake_nvcc='none')
+    assert rc == 0, out
+    # unique, sorted capabilities of all GPUs
+    assert 'TORCH_CUDA_ARCH_LIST=8.0;9.0' in out
+    # a CUDA torch outside the venv is reused: the venv sees its site-packages
+    assert 'seeing its site-packages through a .pth (reusing its torch 2.13.0, CUDA 13.0)' in out
+    # no nvcc: PyPI's CUDA 13 packages of torch's exact CUDA version (no -cu13
+    # suffix; nvcc's C runtime headers and NVVM are packages of their own)
+    for pkg in ('nvidia-cuda-nvcc==13.0.*', 'nvidia-cuda-crt==13.0.*', 'nvidia-nvvm==13.0.*',
+                'nvidia-cuda-runtime==13.0.*', 'nvidia-cuda-cccl==13.0.*'):
+        assert pkg in out
+    # the wheel cache key names Python, torch, CUDA and the arch list; all cores build
+    key = 'py311-torch2.13.0-cu13.0-sm80_90'
+    assert f'build mmcv 2.1.0 wheel into {tmp_path}/wheels/cuda/{key}' in out
+    assert 'FORCE_CUDA=1' in out and 'MAX_JOBS=16' in out
+    assert 'torch==2.13.0 ' in out   # the stack keeps mmcv's torch
+
+
+def test_plan_nvcc_for_cuda12_and_installed_nvcc(tmp_path):
+    # PyPI's CUDA 12 nvcc package has no nvcc: Debian's toolkit is the fallback
+    rc, out = plan(tmp_path, fake_compute_cap='9.0', fake_torch='2.8.0+cu128 12.8',
+                   fake_nvcc='none')
+    assert rc == 0, out
+    assert 'PyPI has no nvcc before CUDA 13: apt-get install nvidia-cuda-toolkit' in out
+    assert 'nvidia-cuda-nvcc' not in out
+    # an installed nvcc of the same CUDA major is used as it is
+    rc, out = plan(tmp_path, fake_compute_cap='9.0', fake_torch='2.13.0 12.8',
+                   fake_nvcc='/opt/cuda/bin/nvcc 12.6')
+    assert rc == 0 and 'nvcc: use /opt/cuda/bin/nvcc (release 12.6), CUDA_HOME=/opt/cuda' in out
+    # ... but not one of another major (torch refuses to build with it)
+    rc, out = plan(tmp_path, fake_compute_cap='9.0', fake_torch='2.13.0 13.0',
+                   fake_nvcc='/opt/cuda/bin/nvcc 12.8')
+    assert rc == 0 and 'nvidia-cuda-nvcc==13.0.*' in out and '/opt/cuda' not in out
+
+
+def test_plan_installs_torch_when_none_is_reusable(tmp_path):
+    # a CPU build (our development machines') is not reused
+    rc, out = plan(tmp_path, fake_compute_cap='8.6', fake_torch='2.13.0+cpu none')
+    assert rc == 0, out
+    assert 'is a CPU build' in out and "pip install 'torch==2.13.0'" in out
+    # nor a CUDA build newer than the driver runs
+    rc, out = plan(tmp_path, fake_compute_cap='8.6', fake_torch='2.13.0 13.0',
+                   fake_driver_cuda='12.4')
+    assert rc == 0 and 'the driver supports CUDA 12.4, torch needs CUDA 13.0' in out
+    # MMCTX_TORCH_SPEC chooses the torch to install
+    rc, out = plan(tmp_path, fake_compute_cap='8.6', fake_torch='1.13.1 11.7',
+                   torch_spec='torch==2.4.1')
+    assert rc == 0 and 'torch 1.13.1 < 2.0' in out and "pip install 'torch==2.4.1'" in out
+
+
+def test_plan_finds_the_cached_wheel(tmp_path):
+    cache = tmp_path / 'wheels' / 'cuda' / 'py311-torch2.13.0-cu13.0-sm90'
+    cache.mkdir(parents=True)
+    wheel = cache / 'mmcv-2.1.0-cp311-cp311-linux_x86_64.whl'
+    wheel.write_bytes(b'')
+    rc, out = plan(tmp_path, fake_compute_cap='9.0', fake_torch='2.13.0 13.0')
+    assert rc == 0 and f'mmcv: cached wheel {wheel}' in out
+    # another arch is another key: no cached wheel for it
+    rc, out = plan(tmp_path, fake_compute_cap='8.0', fake_torch='2.13.0 13.0')
+    assert rc == 0 and 'cached wheel' not in out and '-sm80' in out
+
+
+def test_plan_refuses_bad_or_missing_compute_capability(tmp_path):
+    rc, out = plan(tmp_path, fake_compute_cap='sm_90')
+    assert rc == 1 and "printed 'sm_90', not compute capabilities" in out
+    rc, out = plan(tmp_path, fake_compute_cap='9.0', cuda_arch='9.0;ninety')
+    assert rc == 1 and "MMCTX_CUDA_ARCH='9.0;ninety'" in out
+    # MMCTX_CUDA_ARCH overrides the GPUs' own
+    rc, out = plan(tmp_path, fake_compute_cap='9.0', cuda_arch='8.0,9.0', fake_torch='2.13.0 none')
+    assert rc == 0 and 'TORCH_CUDA_ARCH_LIST=8.0;9.0' in out
+    if shutil.which('nvidia-smi') is None:
+        rc, out = plan(tmp_path)
+        assert rc == 1 and 'no NVIDIA GPU found' in out
+
+
+def test_plan_changes_nothing(tmp_path):
+    rc, out = plan(tmp_path, fake_compute_cap='9.0', fake_torch='2.13.0+cpu none')
+    assert rc == 0, out
+    assert not (tmp_path / 'venv-cuda').exists() and not (tmp_path / 'wheels').exists()
+
+
+# ---------------------------------------------------------------- training-cost helpers
+def test_strip_pretrained_removes_only_weight_loading_inits():
+    from mmctx.analysis.training_cost import strip_pretrained
+    cfg = dict(
+        pretrained='open-mmlab://resnet101_v1c',
+        backbone=dict(init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+        neck=dict(init_cfg=[dict(type='Xavier', layer='Conv2d'),
+                            dict(type='BottleneckAttentionInit', checkpoint='x.pth')]),
+        head=dict(init_cfg=dict(type='Normal', std=0.01)),
+        plugins=[dict(cfg=dict(init_cfg=dict(type='Pretrained', checkpoint='y.pth')))])
+    assert strip_pretrained(cfg) == 4
+    assert cfg['pretrained'] is None and cfg['backbone']['init_cfg'] is None
+    assert cfg['neck']['init_cfg'] == [dict(type='Xavier', layer='Conv2d')]
+    assert cfg['head']['init_cfg'] == dict(type='Normal', std=0.01)
+    assert cfg['plugins'][0]['cfg']['init_cfg'] is None
+
+
+def test_synthetic_batches_follow_the_task_conventions():
+    from mmctx.analysis.training_cost import synthetic_batch
+
+    class Det(torch.nn.Module):
+        roi_head = type('R', (), {'with_mask': True})()
+
+    class Seg(torch.nn.Module):
+        decode_head = None
+
+    det = synthetic_batch(Det(), (60, 80), 2, num_classes=3, num_objects=5)
+    assert len(det['inputs']) == 2 and det['inputs'][0].shape == (3, 60, 80)
+    assert det['inputs'][0].dtype == torch.uint8
+    inst = det['data_samples'][0].gt_instances
+    boxes = inst.bboxes
+    assert boxes.shape == (5, 4) and (boxes[:, 2:] > boxes[:, :2]).all()
+    assert (boxes[:, [0, 2]] >= 0).all() and (boxes[:, [0, 2]] <= 80).all()
+    assert (boxes[:, [1, 3]] >= 0).all() and (boxes[:, [1, 3]] <= 60).all()
+    assert set(inst.labels.tolist()) <= {0, 1, 2}
+    # every mask lies inside its box and is not empty
+    masks = inst.masks.to_ndarray()
+    assert masks.shape == (5, 60, 80)
+    for mask, (x1, y1, x2, y2) in zip(masks, boxes.tolist()):
+        ys, xs = np.nonzero(mask)
+        assert len(ys) > 0
+        assert xs.min() >= int(x1) and xs.max() <= x2 and ys.min() >= int(y1) and ys.max() <= y2
+    assert det['data_samples'][0].metainfo['img_shape'] == (60, 80)
+
+    seg = synthetic_batch(Seg(), (32, 48), 1, num_classes=19)
+    label = seg['data_samples'][0].gt_sem_seg.data
+    assert label.shape == (1, 32, 48) and label.dtype == torch.int64
+    assert 0 <= int(label.min()) and int(label.max()) < 19
+    with pytest.raises(ValueError, match='num_classes must be >= 1'):
+        synthetic_batch(Seg(), (8, 8), 1, num_classes=0)
+
+
+def test_overheads_are_relative_to_the_papers_baseline():
+    from mmctx.analysis.training_cost import add_overheads
+    rows = add_overheads([
+        dict(paper='A', baseline=True, train_s=2.0, train_gb=4.0, infer_s=1.0, infer_gb=None),
+        dict(paper='A', baseline=False, train_s=2.5, train_gb=3.0, infer_s=1.1, infer_gb=None),
+        dict(paper='B', baseline=True, train_s=1.0, train_gb=1.0, infer_s=1.0, infer_gb=1.0),
+        dict(paper='A', baseline=False, error='out of memory'),
+    ])
+    assert rows[0]['train_s_overhead'] == 0.0
+    assert rows[1]['train_s_overhead'] == pytest.approx(25.0)
+    assert rows[1]['train_gb_overhead'] == pytest.approx(-25.0)
+    assert rows[1]['infer_s_overhead'] == pytest.approx(10.0)
+    assert rows[1]['infer_gb_overhead'] is None        # CPU: no peak memory
+    assert rows[3]['train_s_overhead'] is None           # a failed row
+
+
+def test_time_call_and_entry_selection():
+    from mmctx.analysis.training_cost import PAPER_ENTRIES, select_entries, time_call
+    calls = []
+    seconds, peak = time_call(lambda: calls.append(1), 'cpu', iters=3, warmup=2)
+    assert len(calls) == 5 and seconds >= 0 and peak is None
+    with pytest.raises(ValueError, match='iters must be >= 1'):
+        time_call(lambda: None, 'cpu', iters=0)
+    assert {e['paper'] for e in select_entries(PAPER_ENTRIES, ['ocnet'])} == {'OCNet'}
+    with pytest.raises(ValueError, match="--configs \\['no-such'\\] matches no entry"):
+        select_entries(PAPER_ENTRIES, ['no-such'])
+
+
+def test_every_paper_entry_names_a_config_and_a_baseline():
+    from mmctx.analysis.training_cost import PAPER_ENTRIES
+    for entry in PAPER_ENTRIES:
+        assert osp.isfile(osp.join(REPO, entry['config'])), entry['config']
+        assert len(entry['size']) == 2 and entry['batch'] >= 1
+    # each paper's first row is its baseline, so every overhead has a reference
+    first = {}
+    for entry in PAPER_ENTRIES:
+        first.setdefault(entry['paper'], entry)
+    assert all(e['baseline'] for e in first.values())
+    assert {e['paper'] for e in PAPER_ENTRIES} == {'GCNet', 'GCNL', 'GSA', 'ENL', 'OCNet'}
+
+
+# ---------------------------------------------------------------- the dry run
+def make_command(*variables):
+    """The bench_gpu.py command line that ``make bench-gpu`` would run."""
+    out = subprocess.run(['make', '-n', '-s', '-C', REPO, 'bench-gpu', *variables],
+                         capture_output=True, text=True, check=True).stdout
+    line = ' '.join(out.replace('\\\n', ' ').split('\n')[-2:]).split()
+    return line[line.index('tools/analysis_tools/bench_gpu.py') + 1:], out
+
+
+@pytest.mark.skipif(shutil.which('make') is None, reason='needs make')
+def test_make_target_wiring():
+    args, out = make_command('DRY_RUN=1', 'STEPS=cost,amp')
+    assert '--dry-run' in args and args[args.index('--steps') + 1] == 'cost,amp'
+    assert '.venv/bin/python' in out           # the CPU environment
+    args, out = make_command('FORCE=1')
+    assert '--dry-run' not in args and '--force' in args
+    assert args[args.index('--steps') + 1] == 'env,modules,cost,amp'
+    assert 'python3' in out and '.venv-cuda' in out
+
+
+def test_dry_run_runs_every_step_and_resumes(tmp_path):
+    """The dry run's code paths on a reduced set: cost of a detector with masks and of a
+    segmentor, AMP of a detector with self-attention and of the segmentor."""
+    work = tmp_path / 'bench'
+    cmd = [sys.executable, BENCH, '--dry-run', '--work-dir', str(work),
+           '--configs', 'mask-rcnn_r50-syncbn_fpn', 'baseoc-isa_r50', 'retinanet_r50_fpn-gsa',
+           '--modules', 'SA', 'ISA (8x8)', 'Base-OC (ISA)']
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+
+    # env: the set-up plan with a faked GPU, nothing installed
+    env_log = (work / 'env.log').read_text()
+    assert 'plan: TORCH_CUDA_ARCH_LIST=9.0' in env_log and 'plan: mmcv:' in env_log
+
+    def rows(name):
+        with open(work / name) as f:
+            return list(csv.DictReader(f))
+
+    # modules: fp32 and bf16 autocast, fused and explicit paths, and the ratio table
+    modules = rows('modules.csv')
+    assert {r['dtype'] for r in modules} == {'fp32', 'bf16'}
+    by = {(r['module'], r['impl'], r['dtype']): r for r in modules}
+    sa, isa = by[('SA', 'explicit', 'fp32')], by[('ISA (8x8)', 'explicit', 'fp32')]
+    assert float(isa['gflops']) < float(sa['gflops'])
+    assert ('SA', 'fused', 'bf16') in by and float(by[('SA', 'fused', 'bf16')]['time_ms']) > 0
+    assert (work / 'modules_sweep.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+    # cost: a train and an inference time per config, CPU memory unknown
+    cost = rows('cost.csv')
+    assert [r['config'] for r in cost] == ['mask-rcnn_r50-syncbn_fpn_1x_coco.py',
+                                          'baseoc-isa_r50-d8_4xb4-150k_ade20k-520x520.py']
+    for row in cost:
+        assert not row.get('error'), row
+        assert float(row['train_s']) > 0 and float(row['infer_s']) > 0
+        assert np.isfinite(float(row['loss'])) and row['train_gb'] == ''
+    assert float(cost[0]['params_m']) == pytest.approx(44.4, abs=0.1)   # GCNet Table 5
+    assert float(cost[0]['train_s_overhead']) == 0.0
+
+    # amp: bf16 autocast iterations with finite loss and gradients
+    amp = rows('amp.csv')
+    assert [r['config'] for r in amp] == ['retinanet_r50_fpn-gsa_adam-sgd-1x_coco-600.py',
+                                         'baseoc-isa_r50-d8_4xb4-150k_ade20k-520x520.py']
+    for row in amp:
+        assert row['dtype'] == 'bfloat16' and row['ok'] == 'True', row
+        assert np.isfinite(float(row['loss'])) and row['tries'] == '1'
+
+
+    # the report: into the work dir, never docs/
+    report = (work / 'cpu_dry-run.md').read_text()
+    for title in ('## Blocks and heads', '## Training and inference cost',
+                  '## Mixed precision'):
+        assert title in report
+    assert 'ISA (8x8) / SA' in report and 'OCNet Fig. 4' in report
+    with open(work / 'cpu_dry-run.csv') as f:
+        tables = {r['table'] for r in csv.DictReader(f)}
+    assert tables == {'environment', 'modules', 'cost', 'amp'}
+
+    # resumable: finished steps are skipped; a lost cost.csv is rebuilt from the
+    # rows kept per config, without measuring again
+    (work / 'cost.csv').unlink()
+    proc = subprocess.run([*cmd, '--steps', 'modules,cost,amp'], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert 'results exist' in out and 'kept from an earlier run' in out
+    assert [r['train_s'] for r in rows('cost.csv')] == [r['train_s'] for r in cost]
+
+
+def test_bad_steps_are_refused(capsys):
+    from importlib.util import module_from_spec, spec_from_file_location
+    spec = spec_from_file_location('bench_gpu_tool', BENCH)
+    tool = module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    with pytest.raises(SystemExit):
+        tool.parse_args(['--steps', 'env,train'])
+    assert "unknown step(s) ['train']" in capsys.readouterr().err
