@@ -8,7 +8,10 @@ model = dict(
     decode_head=dict(
         _delete_=True, type='ContextBlockHead', context_cfg=None,
         in_channels=2048, in_index=3, channels=512, concat_input=True, dropout_ratio=0.1,
-        num_classes=19, norm_cfg=dict(type='SyncBN', requires_grad=True), align_corners=False,
+        num_classes=19, norm_cfg=dict(type='SyncBN', requires_grad=True),
+        # 769 = 8 * 96 + 1 crops: corner-aligned resizing, as mmseg's 769x769 configs, the
+        # auxiliary head inherited here and the DANet / ANN / CCNet rows of Table 13
+        align_corners=True,
         loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)))
 optimizer = dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0005)
 optim_wrapper = dict(type='OptimWrapper', optimizer=optimizer, clip_grad=None)
