@@ -1,6 +1,7 @@
-# seed 001 (GCNet) Table 5(a) "+1 NL": one non-local block (Eq. 1,
+# Cao et al., Global Context Networks, Table 5(a) "+1 NL", and the
+# Embedded Gaussian / c4 model of Tables 1-3: one non-local block (Eq. 1,
 # Embedded Gaussian, C/2 embedding channels) right before the last residual
-# block of c4 (after the sum of block 5 of 6, as in NLNet [5]).
+# block of c4 (after the sum of block 5 of 6, as in NLNet).
 _base_ = './mask-rcnn_r50-syncbn_fpn_1x_coco.py'
 
 model = dict(

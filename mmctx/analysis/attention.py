@@ -6,7 +6,10 @@
   the block API's ``get_attention``) and keeps each call's input and output.
 * :func:`block_statistics` gives a block call's distances over positions of
   its input, its attention maps and its output before fusion (``z - x``),
-  the 'input' / 'att' / 'output' columns of seed 001 Tables 1-2.
+  the 'input' / 'att' / 'output' columns of Tables 1, 2 and 4 of Cao et al.,
+  *Global Context Networks*; for a non-local block also the 'key' (W_k x),
+  'query' (W_q x) and 'prod' (rows of the pairwise products q_i . k_j)
+  columns of its Table 3.
 * :func:`query_attention_map` gives the key-position map of one query.
 """
 import math
@@ -94,15 +97,21 @@ class BlockRecorder:
 @torch.no_grad()
 def block_statistics(block: nn.Module, x: torch.Tensor,
                      output: torch.Tensor) -> Dict[str, float]:
-    """Seed 001 §3.2.2 distances of one block call, averaged over the batch.
+    """GCNet §3.2.2 distances of one block call, averaged over the batch.
 
     'input': over positions of x; 'att': over the attention maps of the
     query positions (rows of ``get_attention``, heads averaged); 'output':
     over positions of ``output - x`` (the block's output before fusion),
     reported only when the block is residual (output shaped like x).
+    For a non-local block (Fig. 3 of the paper): 'key' and 'query' over the
+    positions of W_k x and W_q x (Embedded Gaussian / dot product /
+    concatenation, which have them) and 'prod' over the rows of the pairwise
+    products q_i . k_j before normalisation (x_i . x_j for Gaussian).
     """
     att = block.get_attention(x).float().mean(dim=1)  # (B, Nq, Nk)
-    stats = dict(input=[], att=[], output=[])
+    stats = dict(input=[], att=[], output=[], key=[], query=[], prod=[])
+    qk = getattr(block, '_qk', None)
+    q, k = qk(x) if callable(qk) and hasattr(block, 'mode') else (None, None)
     for i in range(x.shape[0]):
         stats['input'].append(avg_cosine_distance(x[i].flatten(1).t()))
         stats['att'].append(avg_cosine_distance(
@@ -110,7 +119,13 @@ def block_statistics(block: nn.Module, x: torch.Tensor,
         if output.shape == x.shape:
             stats['output'].append(
                 avg_cosine_distance((output[i] - x[i]).flatten(1).t()))
-    return {k: sum(v) / len(v) for k, v in stats.items() if v}
+        if q is not None:
+            qi, ki = q[i].float().flatten(0, -2), k[i].float().flatten(0, -2)  # (N, Ci)
+            if hasattr(block, 'theta'):
+                stats['query'].append(avg_cosine_distance(qi))
+                stats['key'].append(avg_cosine_distance(ki))
+            stats['prod'].append(avg_cosine_distance(qi @ ki.t()))
+    return {name: sum(v) / len(v) for name, v in stats.items() if v}
 
 
 def key_grid(num_keys: int, query_hw: Tuple[int, int]) -> Tuple[int, int]:

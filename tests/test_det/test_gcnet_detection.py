@@ -1,4 +1,7 @@
-"""Seed 001 (GCNet) §5.1: the COCO detection / instance rows of Tables 5-7.
+"""Cao et al., Global Context Networks, §5.1: the COCO detection / instance rows
+of Tables 5-7, and the models whose block statistics Tables 1-3 report (one
+non-local block of each instantiation before the last block of c4, and an
+Embedded Gaussian one at each of c3-c5).
 
 Every mmdet config of ``configs/gcnet/`` is built at full size and trains one
 step on two 128 px images (fewer RoIs, in the test only). Parameters are all
@@ -35,6 +38,15 @@ GC3 = ('', '-gcb-r16-c3-c5', '-gcb-r4-c3-c5')  # baseline, +GC r16, +GC r4
 
 # (table, row) -> config; a config used by several rows is listed each time
 ROWS = {
+    ('1', 'Gaussian'): R50.format('-1nl-gaussian-c4'),
+    ('1', 'E-Gaussian'): R50.format('-1nl-c4'),
+    ('1', 'Dot product'): R50.format('-1nl-dot-c4'),
+    ('1', 'Concat'): R50.format('-1nl-concat-c4'),
+    ('2', 'c3'): R50.format('-1nl-c3'),
+    ('2', 'c4'): R50.format('-1nl-c4'),
+    ('2', 'c5'): R50.format('-1nl-c5'),
+    ('3', 'E-Gaussian'): R50.format('-1nl-c4'),
+    ('3', 'Gaussian'): R50.format('-1nl-gaussian-c4'),
     ('5a', 'baseline'): R50.format(''),
     ('5a', '+1 NL'): R50.format('-1nl-c4'),
     ('5a', '+1 SNL'): R50.format('-1snl-c4'),
@@ -113,8 +125,10 @@ def _blocks(model):
 
 def _expected_placement(name, depth):
     """(stage index, block index) pairs the row's name asks for."""
-    if '-1nl-' in name or '-1snl-' in name or '-1gcb-' in name:
-        return {(2, STAGE_BLOCKS[depth][2] - 2)}  # before c4's last block
+    one = re.search(r'-1(?:nl|snl|gcb)(?:-[a-z0-9]+)*-c(\d)_', name)
+    if one:  # one block right before the stage's last block
+        stage = int(one.group(1)) - 2
+        return {(stage, STAGE_BLOCKS[depth][stage] - 2)}
     stages = {'-c3-c5': (1, 2, 3), '-c3_': (1, ), '-c4_': (2, ),
               '-c5_': (3, )}
     for key, idx in stages.items():
@@ -135,7 +149,10 @@ def _placement(blocks):
 def _check_block_args(name, block):
     kind = type(block).__name__
     if '-1nl-' in name:
-        assert kind == 'NonLocal2dBlock' and block.mode == 'embedded_gaussian'
+        mode = re.search(r'-1nl(-gaussian|-dot|-concat)?-c', name).group(1)
+        assert kind == 'NonLocal2dBlock'
+        assert block.mode == {None: 'embedded_gaussian', '-gaussian': 'gaussian',
+                              '-dot': 'dot_product', '-concat': 'concatenation'}[mode]
         assert block.inter_channels == block.in_channels // 2
         return
     if '-1snl-' in name:
@@ -165,7 +182,7 @@ def _small_rois(path):
 
 
 def test_every_table_row_has_a_config():
-    assert len(ROWS) == 23 + 9 + 3 + 16 + 7  # 5a-f, 6a, 6b, 7a, 7b
+    assert len(ROWS) == 4 + 3 + 2 + 23 + 9 + 3 + 16 + 7  # 1, 2, 3, 5a-f, 6a, 6b, 7a, 7b
     missing = sorted(set(ROWS.values()) - NAMES)
     assert not missing, missing
     unused = sorted(n for n in NAMES - set(ROWS.values()))
@@ -177,7 +194,7 @@ def _readme_rows():
     params = zoo_helpers.readme_params('gcnet', 'Detection')
     return {(cells['Table'], cells['Row']): (config, params[config])
             for config, cells in zoo_helpers.readme_rows('gcnet', 'Detection')
-            if re.fullmatch(r'[567][a-f]', cells['Table'])}
+            if re.fullmatch(r'[123]|[567][a-f]', cells['Table'])}
 
 
 README_ROWS = _readme_rows()

@@ -35,6 +35,11 @@ PAPER_PARAMS = {
     'ann_r101-d8' + SUFFIX: 67.89,
     'ccnet_r101-d8' + SUFFIX: 71.49,
 }
+# Table 4: the NL head with each pairwise function (no #params printed)
+TABLE4 = {'nl-head-gaussian_r101-d8' + SUFFIX: 'gaussian',
+          'nl-head_r101-d8' + SUFFIX: 'embedded_gaussian',
+          'nl-head-dot_r101-d8' + SUFFIX: 'dot_product',
+          'nl-head-concat_r101-d8' + SUFFIX: 'concatenation'}
 TABLE13 = ('danet_r101-d8' + SUFFIX, 'ann_r101-d8' + SUFFIX, 'ccnet_r101-d8' + SUFFIX)
 TABLE12 = [n for n in PAPER_PARAMS if n != BASELINE and n not in TABLE13]
 
@@ -56,8 +61,20 @@ def params(name):
 
 
 def test_every_table_row_has_a_config_and_a_readme_row():
-    assert sorted(osp.basename(p) for p in PATHS) == sorted(PAPER_PARAMS)
-    assert set(readme_params()) == set(PAPER_PARAMS)
+    assert sorted(osp.basename(p) for p in PATHS) == sorted(set(PAPER_PARAMS) | set(TABLE4))
+    assert set(readme_params()) == set(PAPER_PARAMS) | set(TABLE4)
+
+
+@pytest.mark.parametrize('name', sorted(TABLE4))
+def test_table4_instantiations(name):
+    """Table 4: the four pairwise functions of the NL head, nothing else changed."""
+    cfg = Config.fromfile(osp.join(GCNET, name))
+    ref = Config.fromfile(osp.join(GCNET, 'nl-head_r101-d8' + SUFFIX))
+    context = cfg.model.decode_head.context_cfg
+    assert context.type == 'NonLocal2dBlock' and context.mode == TABLE4[name]
+    assert context.reduction == 4
+    cfg.model.decode_head.context_cfg.mode = 'embedded_gaussian'
+    assert cfg.model.to_dict() == ref.model.to_dict()
 
 
 @pytest.mark.parametrize('path', PATHS, ids=osp.basename)
@@ -98,6 +115,8 @@ def test_training_setting_of_the_paper(path):
     for part in (backbone, cfg.model.decode_head, cfg.model.auxiliary_head):
         assert part.norm_cfg.type == 'SyncBN'
     assert cfg.model.auxiliary_head.in_index == 2  # c4
+    # 769 = 8 * 96 + 1 crops: corner-aligned resizing in every head, as mmseg's 769 configs
+    assert cfg.model.decode_head.align_corners and cfg.model.auxiliary_head.align_corners
     assert cfg.model.pretrained == 'open-mmlab://resnet101_v1c'
     name = osp.basename(path)
     head = cfg.model.decode_head

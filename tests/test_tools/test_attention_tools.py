@@ -53,6 +53,43 @@ def test_avg_cosine_distance_matches_the_double_sum():
     assert avg_cosine_distance(torch.ones(4, 3)) == pytest.approx(0, abs=1e-12)
 
 
+def _slow_distance(rows):
+    """Mean of (1 - cos) / 2 over all ordered pairs, by a double loop."""
+    n = len(rows)
+    total = 0.0
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                a, b = rows[i].double(), rows[j].double()
+                total += (1 - float(a @ b / a.norm() / b.norm())) / 2
+    return total / n**2
+
+
+@pytest.mark.parametrize('mode', ['embedded_gaussian', 'gaussian', 'dot_product'])
+def test_non_local_fine_grained_columns(mode):
+    """Global Context Networks, Table 3: key = W_k x, query = W_q x and prod = the
+    rows of q_i . k_j, each averaged over positions as Eq. avg_dist."""
+    import mmctx  # noqa: F401
+    from mmctx.models.layers import NonLocal2dBlock
+    torch.manual_seed(0)
+    block = NonLocal2dBlock(8, reduction=2, mode=mode).eval()
+    x = torch.randn(1, 8, 3, 4)
+    with torch.no_grad():
+        stats = block_statistics(block, x, block(x))
+        tokens = x[0].flatten(1).t()  # (12, 8)
+        if mode == 'gaussian':
+            q = k = tokens
+            assert 'key' not in stats and 'query' not in stats
+        else:
+            q = block.theta(x)[0].flatten(1).t()
+            k = block.phi(x)[0].flatten(1).t()
+            assert stats['query'] == pytest.approx(_slow_distance(q), abs=1e-9)
+            assert stats['key'] == pytest.approx(_slow_distance(k), abs=1e-9)
+        prod = torch.stack([torch.stack([q[i] @ k[j] for j in range(12)]) for i in range(12)])
+        assert stats['prod'] == pytest.approx(_slow_distance(prod), abs=1e-6)
+        assert stats['input'] == pytest.approx(_slow_distance(tokens), abs=1e-9)
+
+
 class _QueryIndependent(torch.nn.Module):
     """A GC-style block: one attention map for all queries, the same context added."""
 

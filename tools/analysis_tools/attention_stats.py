@@ -19,7 +19,9 @@ from mmengine.runner import Runner
 from mmctx.analysis import BlockRecorder, block_statistics, load_model
 from mmctx.utils import add_unsafe_load_arg, apply_unsafe_load_arg
 
-COLUMNS = ('input', 'att', 'output')
+# Tables 1, 2, 4 of Global Context Networks: input / output / att; Table 3 adds
+# key / query / prod (non-local blocks)
+COLUMNS = ('input', 'key', 'query', 'prod', 'att', 'output')
 
 
 def parse_args(argv=None):
