@@ -1,5 +1,7 @@
-# seed 004 Table 3: SA-2x, Base-OC (SA) with the dense relation computed on the
-# 2x down-sampled (average-pooled) map and the context upsampled back.
+# OCNet (Yuan et al.) Table 3: SA-2x, Base-OC (SA) with the dense relation
+# computed on the 2x down-sampled map and the context upsampled back;
+# variant='official' (inherited): max pooling and align_corners=True upsampling,
+# as the released SA block with scale=2.
 _base_ = './baseoc-sa_r101-d8_4xb2-60k_cityscapes-512x1024.py'
 
 model = dict(decode_head=dict(downsample=2))

@@ -1,4 +1,5 @@
-# seed 004 Table 5: + Pyramid-OC (SA).
+# OCNet (Yuan et al.) Table 5: + Pyramid-OC (SA); variant='official' (inherited):
+# floor(H / s) regions with the remainder in the last, SA values of 512 channels.
 _base_ = './pyramidoc-isa_r101-d8_4xb2-60k_cityscapes-512x1024.py'
 
 model = dict(decode_head=dict(attention='sa'))

@@ -1,5 +1,5 @@
-"""Every seed 004 segmentation config (configs/ocnet/, default_scope mmseg):
-built from the file, one forward + backward on two 64x64 crops on the CPU.
+"""Every OCNet (Yuan et al.) segmentation config (configs/ocnet/, default_scope
+mmseg): built from the file, one forward + backward on two 64x64 crops on the CPU.
 
 Pretrained weights are switched off here only; SyncBN becomes BN on the CPU.
 """
@@ -29,7 +29,7 @@ SOTA = ('4xb2-100k-ohem_cityscapes-trainval-512x1024', '4xb4-150k_ade20k-520x520
 EXPECTED = (
     # Table 1: group numbers and order
     [f'baseoc-isa{g}{CS}' for g in ('', '-g4x4', '-g4x8', '-g8x4', '-g8x16', '-g16x8',
-                                     '-g16x16', '-localglobal')]
+                                     '-g16x16', '-localglobal', '-global', '-local')]
     # Tables 2 and 5
     + [m + CS for m in ('dilated', 'ppm', 'aspp', 'baseoc-sa', 'pyramidoc-sa', 'pyramidoc-isa',
                         'aspoc-sa', 'aspoc-isa')]
@@ -47,7 +47,7 @@ README_PARAMS = readme_params('ocnet', 'Semantic segmentation')
 def test_every_table_row_has_a_config():
     missing = sorted(set(EXPECTED) - NAMES)
     assert not missing, missing
-    assert len(EXPECTED) == len(set(EXPECTED)) == 45
+    assert len(EXPECTED) == len(set(EXPECTED)) == 47
     assert set(README_PARAMS) == set(EXPECTED)  # the README lists every row once
 
 
@@ -126,3 +126,36 @@ def test_pipelines_build(path):
         assert len(Compose(pipeline).transforms) == len(pipeline)
     jitter = [t for t in datasets[0].pipeline if t.type == 'PhotoMetricDistortion'][0]
     assert jitter.brightness_delta == 10 and jitter.hue_delta == 0  # brightness only
+
+
+TABLE1 = {  # row suffix: (order, groups) of the ISA
+    '': ('global_local', (8, 8)), '-g4x4': ('global_local', (4, 4)),
+    '-g4x8': ('global_local', (4, 8)), '-g8x4': ('global_local', (8, 4)),
+    '-g8x16': ('global_local', (8, 16)), '-g16x8': ('global_local', (16, 8)),
+    '-g16x16': ('global_local', (16, 16)), '-localglobal': ('local_global', (8, 8)),
+    '-global': ('global', (8, 8)), '-local': ('local', (8, 8)),
+}
+
+
+@pytest.mark.parametrize('suffix', sorted(TABLE1))
+def test_table1_rows_build_their_isa_order_and_groups_as_released(suffix):
+    """Table 1 and the §4.3 single-relation ablations: each row's ISA has its
+    order and groups and is the authors' released block (variant='official')."""
+    cfg = Config.fromfile(osp.join(CONFIG_DIR, f'baseoc-isa{suffix}{CS}'))
+    init_default_scope('mmseg')
+    from mmseg.registry import MODELS
+    head_cfg = dict(cfg.model.decode_head, in_channels=16, channels=8,
+                    norm_cfg=dict(type='BN'))
+    isa = MODELS.build(head_cfg).ocp.attention
+    order, groups = TABLE1[suffix]
+    assert (isa.order, isa.groups, isa.variant) == (order, groups, 'official')
+    assert [s for s in ('global', 'local') if isa.relation(s) is not None] == \
+        sorted(order.split('_'), key=('global', 'local').index)
+
+
+@pytest.mark.parametrize('path', [p for p in PATHS if 'oc-' in osp.basename(p)],
+                         ids=osp.basename)
+def test_every_ocnet_head_is_the_released_variant(path):
+    """The OCNet rows report the authors' released code: every OCNet head config
+    (Base-OC, Pyramid-OC, ASP-OC; SA or ISA) sets variant='official'."""
+    assert Config.fromfile(path).model.decode_head.variant == 'official'

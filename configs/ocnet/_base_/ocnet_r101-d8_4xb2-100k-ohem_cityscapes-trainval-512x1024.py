@@ -1,8 +1,10 @@
-# Seed 004 Table 7 (Cityscapes test): the Cityscapes setting of
+# OCNet (Yuan et al.) Table 7 (Cityscapes test): the Cityscapes setting of
 # ./ocnet_r101-d8_4xb2-60k_cityscapes-512x1024.py trained on train + val for
 # 100k iterations (§4.2) with OHEM (pixels of the decode head's loss kept
-# when their true-class probability is below 0.7, at least 100k per batch),
-# decode head Base-OC (ISA, P_h = P_w = 8). Testing is on the test split
+# when their true-class probability is below 0.7; mmseg's OHEMPixelSampler
+# counts min_kept per image: it raises the threshold until at least
+# min_kept x (images per GPU) = 100k x 2 pixels of each GPU's batch are kept),
+# decode head Base-OC (ISA, P_h = P_w = 8, the authors' released ISA block). Testing is on the test split
 # with multi-scale + flip (tools/test.py CONFIG CKPT --tta) and writes the
 # result PNGs for the Cityscapes server (CityscapesMetric, format_only: it
 # needs `pip install cityscapesscripts`). No validation while training: val
@@ -13,7 +15,7 @@ data_root = 'data/cityscapes/'
 model = dict(
     decode_head=dict(
         _delete_=True,
-        type='BaseOCHead', channels=512, attention='isa',
+        type='BaseOCHead', channels=512, attention='isa', variant='official',
         in_channels=2048, in_index=3, dropout_ratio=0.1, num_classes=19,
         norm_cfg=dict(type='SyncBN', requires_grad=True), align_corners=False,
         sampler=dict(type='OHEMPixelSampler', thresh=0.7, min_kept=100000),

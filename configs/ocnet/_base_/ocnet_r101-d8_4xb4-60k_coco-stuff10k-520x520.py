@@ -43,7 +43,7 @@ model = dict(
     backbone=dict(depth=101),
     decode_head=dict(
         _delete_=True,
-        type='BaseOCHead', channels=512, attention='isa',
+        type='BaseOCHead', channels=512, attention='isa', variant='official',
         in_channels=2048, in_index=3, dropout_ratio=0.1, num_classes=171,
         norm_cfg=norm_cfg, align_corners=False,
         loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
