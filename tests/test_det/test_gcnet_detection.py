@@ -19,8 +19,11 @@ import torch
 import zoo_helpers
 from det_helpers import build_detector, det_configs, train_step
 
-GCNET_CONFIGS = det_configs('gcnet')
-NAMES = {osp.basename(p) for p in GCNET_CONFIGS}
+ALL_CONFIGS = det_configs('gcnet')
+NAMES = {osp.basename(p) for p in ALL_CONFIGS}
+# Table 7(b): the 7(a) models evaluated on test-dev (their model is their 7(a) config's)
+TEST_DEV = [p for p in ALL_CONFIGS if p.endswith('-test-dev.py')]
+GCNET_CONFIGS = [p for p in ALL_CONFIGS if p not in TEST_DEV]
 
 R50 = 'mask-rcnn_r50-syncbn{}_fpn_1x_coco.py'
 R50_GC16, R50_GC4 = R50.format('-gcb-r16-c3-c5'), R50.format('-gcb-r4-c3-c5')
@@ -79,11 +82,11 @@ for setting, fmt in (('fixBN, 2fc', FIX), ('syncBN, 2fc', R50),
 ROWS.update({('6b', f'2x: {r}'): R50_2X.format(gc) for gc, r in zip(GC3, ROW3)})
 SEVEN = (('R50', R50), ('R101', R101), ('X101', X101),
          ('X101+Cascade', CAS), ('X101+DCN+Cascade', DCN))
-for table, models in (('7a', SEVEN), ('7b', SEVEN[3:])):  # 7b: test-dev
+for table, models, suffix in (('7a', SEVEN, ''), ('7b', SEVEN[3:], '-test-dev')):
     for model, fmt in models:
-        ROWS.update({(table, f'{model}: {r}'): fmt.format(gc)
+        ROWS.update({(table, f'{model}: {r}'): fmt.format(gc).replace('.py', suffix + '.py')
                      for gc, r in zip(GC3, ROW3)})
-    ROWS[(table, f'{BEST_ROW}: +GC r4')] = BEST
+    ROWS[(table, f'{BEST_ROW}: +GC r4')] = BEST.replace('.py', suffix + '.py')
 
 # Table 5 #param (M, as printed: rounded to 0.1 M); unreadable cells left out
 PAPER_PARAMS = {
@@ -199,6 +202,24 @@ def _readme_rows():
 
 README_ROWS = _readme_rows()
 README_PARAMS = dict(README_ROWS.values())
+
+
+@pytest.mark.parametrize('path', TEST_DEV, ids=osp.basename)
+def test_test_dev_configs(path):
+    """Table 7(b): the 7(a) config's model and training, tested on test-dev (format only)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(path)
+    val = Config.fromfile(path.replace('-test-dev.py', '.py'))
+    assert cfg.model.to_dict() == val.model.to_dict()
+    assert cfg.train_dataloader.to_dict() == val.train_dataloader.to_dict()
+    assert cfg.val_dataloader.to_dict() == val.val_dataloader.to_dict()
+    dataset = cfg.test_dataloader.dataset
+    assert dataset.ann_file == 'annotations/image_info_test-dev2017.json'
+    assert dataset.data_prefix.img == 'test2017/'
+    assert dataset.pipeline == val.test_dataloader.dataset.pipeline
+    assert cfg.test_evaluator.format_only
+    assert cfg.test_evaluator.ann_file == dataset.data_root + dataset.ann_file
+    assert list(cfg.test_evaluator.metric) == ['bbox', 'segm']
 
 
 def test_readme_lists_every_row():
