@@ -59,6 +59,6 @@ BENCH_ARGS ?=
 
 .PHONY: bench-gpu
 bench-gpu: $(if $(filter 1,$(DRY_RUN)),env)
-	$(if $(filter 1,$(DRY_RUN)),OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(PY),$(BENCH_PYTHON)) \
+	$(if $(filter 1,$(DRY_RUN)),OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY),$(BENCH_PYTHON)) \
 		tools/analysis_tools/bench_gpu.py --steps $(STEPS) --venv $(CUDA_VENV) \
 		$(if $(filter 1,$(DRY_RUN)),--dry-run) $(if $(filter 1,$(FORCE)),--force) $(BENCH_ARGS)

@@ -314,8 +314,9 @@ elif [ -n "$CAPS" ]; then
     ARCH_LIST="$(echo "$CAPS" | arch_list_from_caps)" \
         || die "nvidia-smi --query-gpu=compute_cap printed '$CAPS', not compute capabilities"
 else
-    die "no NVIDIA GPU found (nvidia-smi missing or silent); to see the plan on a machine" \
-        "without one: MMCTX_FAKE_COMPUTE_CAP=9.0 bash tools/setup_env_cuda.sh --plan"
+    die "no NVIDIA GPU found (nvidia-smi missing, or too old for --query-gpu=compute_cap:" \
+        "then set MMCTX_CUDA_ARCH, e.g. 8.0); to see the plan on a machine without a GPU:" \
+        "MMCTX_FAKE_COMPUTE_CAP=9.0 bash tools/setup_env_cuda.sh --plan"
 fi
 log "GPU: ${GPU_NAMES:-unknown} compute capability $ARCH_LIST, driver CUDA ${DRIVER_CUDA:-unknown}"
 [ "$PLAN" = 1 ] && plan "TORCH_CUDA_ARCH_LIST=$ARCH_LIST (driver CUDA ${DRIVER_CUDA:-unknown})"
