@@ -17,6 +17,24 @@ def det_configs(paper):
             if Config.fromfile(p).get('default_scope', 'mmdet') == 'mmdet']
 
 
+def check_test_dev_config(path):
+    """A ``*-test-dev.py`` config is its twin's model, training and validation, tested on
+    COCO test-dev (``image_info_test-dev2017.json``, ``test2017/``) with ``format_only``."""
+    cfg = Config.fromfile(path)
+    val = Config.fromfile(path.replace('-test-dev.py', '.py'))
+    for key in ('model', 'train_dataloader', 'val_dataloader', 'val_evaluator', 'optim_wrapper',
+                'param_scheduler', 'train_cfg'):
+        assert cfg[key] == val[key], key
+    dataset = cfg.test_dataloader.dataset
+    assert dataset.ann_file == 'annotations/image_info_test-dev2017.json'
+    assert dataset.data_prefix.img == 'test2017/'
+    assert dataset.pipeline == val.test_dataloader.dataset.pipeline
+    assert cfg.test_evaluator.type == 'CocoMetric' and cfg.test_evaluator.format_only
+    assert cfg.test_evaluator.ann_file == dataset.data_root + dataset.ann_file
+    assert cfg.test_evaluator.metric == val.test_evaluator.metric
+    return cfg
+
+
 def build_detector(path, **cfg_options):
     """The config's model on the CPU: no pretrained weights (test only), BN not synced."""
     import mmctx  # noqa: F401

@@ -1,4 +1,5 @@
-"""Seed 000 (GCNL) detection / instance / panoptic: EBFPN and every table row."""
+"""Woo et al., Global Context and Geometric Priors for Effective Non-Local
+Self-Attention: detection / instance / panoptic, EBFPN and every table row."""
 import os.path as osp
 
 import pytest
@@ -6,10 +7,13 @@ import torch
 from mmdet.registry import MODELS
 
 from mmctx.analysis import count_parameters
-from det_helpers import CONFIGS, build_detector, det_configs, train_step
-from zoo_helpers import readme_params
+from det_helpers import CONFIGS, build_detector, check_test_dev_config, det_configs, train_step
+from zoo_helpers import readme_params, readme_rows
 
-GCNL_CONFIGS = det_configs('gcnl')
+ALL_CONFIGS = det_configs('gcnl')
+# Table 2 is on COCO test-dev: each of its configs has a -test-dev twin (same model)
+TEST_DEV = [p for p in ALL_CONFIGS if p.endswith('-test-dev.py')]
+GCNL_CONFIGS = [p for p in ALL_CONFIGS if p not in TEST_DEV]
 
 
 def test_every_table_row_has_a_config():
@@ -19,6 +23,18 @@ def test_every_table_row_has_a_config():
                   'panoptic-fpn_r50_fpn', 'panoptic-fpn_r101_fpn'):
         for neck in ('', '-bfpn', '-ebfpn'):
             assert f'{model}{neck}_1x_coco.py' in names
+
+
+def test_every_table2_config_has_a_test_dev_twin():
+    table2 = [name for name, cells in readme_rows('gcnl', 'Detection') if cells['Table'] == '2']
+    assert len(table2) == 15
+    assert sorted(osp.basename(p) for p in TEST_DEV) == sorted(
+        n.replace('.py', '-test-dev.py') for n in table2)
+
+
+@pytest.mark.parametrize('path', TEST_DEV, ids=osp.basename)
+def test_test_dev_configs(path):
+    check_test_dev_config(path)
 
 
 @pytest.mark.parametrize('path', GCNL_CONFIGS, ids=osp.basename)
