@@ -427,10 +427,20 @@ def test_traced_at_one_size_runs_at_others(name):
     (dict(type='SelfAttention2d', in_channels='8'), 'in_channels'),
     (dict(type='ObjectContextPooling', in_channels=4, attention='isa', groups=(2.5, 2)),
      'groups'),
+    (dict(type='SelfAttention2d', in_channels=4, norm_cfg=dict(type='Foo')), 'norm_cfg'),
+    (dict(type='InterlacedSparseSelfAttention', in_channels=4, norm_cfg='BN'), 'norm_cfg'),
 ])
 def test_bad_numbers_name_the_argument_at_build_time(cfg, word):
-    with pytest.raises(ValueError, match=rf'{word} must be'):
+    with pytest.raises(ValueError, match=rf'{word} (must be|type)'):
         MODELS.build(cfg)
+
+
+@pytest.mark.parametrize('norm_cfg', [dict(type='GN', num_groups=2), dict(type='SyncBN'), None])
+def test_known_norms_build(norm_cfg):
+    sa = MODELS.build(dict(type='SelfAttention2d', in_channels=8, norm_cfg=norm_cfg))
+    assert len(sa.query[0]._modules) == (2 if norm_cfg is None else 3)  # conv (+ norm), act
+    if norm_cfg is None or norm_cfg['type'] != 'SyncBN':
+        assert sa(torch.randn(2, 8, 3, 3)).shape == (2, 8, 3, 3)
 
 
 def test_none_means_default_channels():

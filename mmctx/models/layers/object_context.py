@@ -73,6 +73,23 @@ def check_int(name: str, value, minimum: int = 1, allow_none: bool = False,
     return int(value)
 
 
+def _check_norm_cfg(norm_cfg, owner: str) -> None:
+    """None, or a dict whose ``type`` mmcv's ``build_norm_layer`` can find (it
+    would otherwise fail with "Cannot find None in registry")."""
+    if norm_cfg is None:
+        return
+    if not isinstance(norm_cfg, dict) or 'type' not in norm_cfg:
+        raise ValueError(f'{owner}: norm_cfg must be None or a dict with a "type" key, '
+                         f'got {norm_cfg!r}')
+    norm_type = norm_cfg['type']
+    if isinstance(norm_type, str):
+        with MODELS.switch_scope_and_registry(None) as registry:  # as build_norm_layer
+            found = registry.get(norm_type)
+        if found is None:
+            raise ValueError(f'{owner}: norm_cfg type {norm_type!r} is not a registered '
+                             f'norm layer (e.g. BN, SyncBN, GN)')
+
+
 def _check_choice(name: str, value, choices) -> str:
     if value not in choices:
         raise ValueError(f'{name} must be one of {choices}, got {value!r}')
@@ -120,6 +137,7 @@ class SelfAttention2d(nn.Module):
                                       owner=owner) or in_channels
         self.impl = check_impl(impl)
         self.out_norm = bool(out_norm)
+        _check_norm_cfg(norm_cfg, owner)
 
         def embed():
             return nn.Sequential(
