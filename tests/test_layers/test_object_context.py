@@ -458,3 +458,16 @@ def test_regroup_is_merge_then_split_in_one_copy():
     loc = _local_groups(x, 3, 2)  # (2*2*4, 3, 3, 2)
     assert torch.equal(_regroup(loc, 2, 2, 4),
                        _global_groups(_from_local_groups(loc, 2, 6, 8), 3, 2))
+
+
+def test_ocp_sa_takes_the_variant_argument():
+    """The released dense SA is the paper's: variant is accepted and checked."""
+    a = _build(dict(type='ObjectContextPooling', in_channels=8, attention='sa'))
+    b = _build(dict(type='ObjectContextPooling', in_channels=8, attention='sa',
+                    variant='official'))
+    x = torch.randn(1, 8, 3, 4)
+    with torch.no_grad():
+        assert torch.equal(a(x), b(x))
+    with pytest.raises(ValueError, match='variant'):
+        MODELS.build(dict(type='ObjectContextPooling', in_channels=8, attention='sa',
+                          variant='mmseg'))

@@ -45,7 +45,7 @@ from mmengine.registry import MODELS
 
 from .attention import attention_matrix, check_impl, softmax_attention
 
-# check_int, ISA_ORDERS and OCP_VARIANTS are imported by name (the OCNet heads)
+# check_int and OCP_VARIANTS are imported by name (by the OCNet heads)
 __all__ = ['SelfAttention2d', 'InterlacedSparseSelfAttention', 'ObjectContextPooling',
            'ResidualObjectContext']
 
@@ -380,13 +380,15 @@ class ObjectContextPooling(nn.Module):
         in_channels: C of the input.
         attention: 'sa' (dense relation) or 'isa' (interlaced sparse).
         **attention_kwargs: passed to :class:`SelfAttention2d` or
-            :class:`InterlacedSparseSelfAttention`.
+            :class:`InterlacedSparseSelfAttention`. ``variant`` is accepted
+            with 'sa' too: the released dense SA block is the paper's.
     """
     _abbr_ = 'ocp'
 
     def __init__(self, in_channels: int, attention: str = 'isa', **attention_kwargs) -> None:
         super().__init__()
         if attention == 'sa':
+            _check_choice('variant', attention_kwargs.pop('variant', 'paper'), OCP_VARIANTS)
             self.attention = SelfAttention2d(in_channels, **attention_kwargs)
         elif attention == 'isa':
             self.attention = InterlacedSparseSelfAttention(in_channels, **attention_kwargs)
