@@ -33,6 +33,7 @@ for _mode in NL_MODES:
             BLOCKS[f'nl-{_mode}-sub{int(_sub)}-{_impl}'] = dict(
                 type='NonLocal2dBlock', mode=_mode, sub_sample=_sub, impl=_impl)
 BLOCKS['nl-gn'] = dict(type='NonLocal2dBlock', norm_cfg=dict(type='GN', num_groups=4))
+BLOCKS['nl-bn'] = dict(type='NonLocal2dBlock', sub_sample=True, norm_cfg=dict(type='BN'))
 BLOCKS['snl'] = dict(type='SimplifiedNonLocal2d')
 for _pool in ('att', 'avg'):
     for _fusion in ('add', 'mul', ('add', 'mul')):
@@ -63,12 +64,13 @@ def test_any_batch_any_map_forward_and_backward(name, shape):
     out = block(x)
     assert out.shape == x.shape
     assert torch.isfinite(out).all()
-    (out * 1.5).sum().backward()
+    weight = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+    (out * weight).sum().backward()
     assert x.grad.shape == x.shape and torch.isfinite(x.grad).all()
     if shape[0] > 0:
         # a real batch: the gradient reaches the input through the block
-        # (not only through the residual: 1.5 everywhere would be that)
-        assert not torch.allclose(x.grad, torch.full_like(x, 1.5))
+        # (not only through the residual, which passes ``weight`` on)
+        assert not torch.allclose(x.grad, weight)
     for p in block.parameters():
         assert p.grad is None or torch.isfinite(p.grad).all()
     block.eval()
