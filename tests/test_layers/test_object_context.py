@@ -117,9 +117,11 @@ def test_isa_composite_relation_is_a_stochastic_matrix_restricted_by_eq9():
         assert (isa.get_attention(x)[0, 0] > 0).all()
 
 
-@pytest.mark.parametrize('attention', ['sa', 'isa'])
+@pytest.mark.parametrize('attention', ['sa', 'isa', 'isa-official'])
 def test_fused_equals_explicit_with_gradients_and_all_params_learn(attention):
-    extra = dict(groups=(2, 2)) if attention == 'isa' else {}
+    extra = dict(groups=(2, 2)) if attention.startswith('isa') else {}
+    if attention == 'isa-official':  # values of C channels: wider than the keys
+        attention, extra = 'isa', dict(extra, variant='official')
     outs, grads = [], []
     for impl in ('fused', 'explicit'):
         m = _build(dict(type='ObjectContextPooling', in_channels=4,
