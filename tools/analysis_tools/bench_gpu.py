@@ -101,7 +101,8 @@ def parse_args(argv=None):
         parser.error(f'--steps {args.steps!r}: unknown step(s) {unknown}; choose from {STEPS}')
     args.steps = [s for s in STEPS if s in steps]
     if args.work_dir is None:
-        args.work_dir = osp.join(REPO, 'work_dirs', 'bench_gpu_dry' if args.dry_run else 'bench_gpu')
+        args.work_dir = osp.join(REPO, 'work_dirs',
+                                 'bench_gpu_dry' if args.dry_run else 'bench_gpu')
     if args.report_dir is None:
         args.report_dir = args.work_dir if args.dry_run else osp.join(REPO, 'docs', 'benchmarks')
     if args.iters is None:
@@ -152,7 +153,8 @@ def step_env(args):
             logfile.write(line)
         proc.wait()
     if proc.returncode != 0:
-        raise SystemExit(f'[bench-gpu env] tools/setup_env_cuda.sh failed (exit {proc.returncode}); '
+        raise SystemExit(f'[bench-gpu env] tools/setup_env_cuda.sh failed '
+                         f'(exit {proc.returncode}); '
                          f'see {osp.join(args.work_dir, "env.log")}')
     log('env', f'done in {time.time() - start:.0f} s')
 
