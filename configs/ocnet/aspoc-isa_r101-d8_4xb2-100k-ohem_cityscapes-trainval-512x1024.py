@@ -1,4 +1,4 @@
-# seed 004 Table 7 (Cityscapes test): OCNet (w/ ASP-OC), ResNet-101.
+# OCNet (Yuan et al.) Table 7 (Cityscapes test): OCNet (w/ ASP-OC), ResNet-101.
 _base_ = './baseoc-isa_r101-d8_4xb2-100k-ohem_cityscapes-trainval-512x1024.py'
 
 model = dict(decode_head=dict(type='ASPOCHead', channels=256, dilations=(12, 24, 36)))

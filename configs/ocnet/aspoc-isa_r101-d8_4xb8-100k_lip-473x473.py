@@ -1,4 +1,4 @@
-# seed 004 Table 10 (LIP val): OCNet (w/ ASP-OC), ResNet-101.
+# OCNet (Yuan et al.) Table 10 (LIP val): OCNet (w/ ASP-OC), ResNet-101.
 _base_ = './baseoc-isa_r101-d8_4xb8-100k_lip-473x473.py'
 
 model = dict(decode_head=dict(type='ASPOCHead', channels=256, dilations=(12, 24, 36)))

@@ -1,4 +1,4 @@
-# seed 004 Table 2 (ADE20K val): + ASPP (mmseg ASPPHead: image pooling, 1x1 and
+# OCNet (Yuan et al.) Table 2 (ADE20K val): + ASPP (mmseg ASPPHead: image pooling, 1x1 and
 # 3x3 rates 12/24/36, 256 channels per branch as in DeepLabv3).
 _base_ = './_base_/ocnet_r50-d8_4xb4-150k_ade20k-520x520.py'
 

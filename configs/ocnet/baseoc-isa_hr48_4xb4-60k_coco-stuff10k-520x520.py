@@ -1,2 +1,2 @@
-# seed 004 Table 11 (COCO-Stuff-10k test): OCNet (w/ Base-OC), HRNetV2-W48.
+# OCNet (Yuan et al.) Table 11 (COCO-Stuff-10k test): OCNet (w/ Base-OC), HRNetV2-W48.
 _base_ = './_base_/ocnet_hr48_4xb4-60k_coco-stuff10k-520x520.py'

@@ -1,4 +1,4 @@
-# seed 004 Table 3: CGNL (Yue et al.; mmctx CGNLHead: 3x3 conv -> CGNL block,
+# OCNet (Yuan et al.) Table 3: CGNL (Yue et al.; mmctx CGNLHead: 3x3 conv -> CGNL block,
 # dot-product kernel, 8 groups -> 3x3 conv, concatenated with the input).
 _base_ = './_base_/ocnet_r101-d8_4xb2-60k_cityscapes-512x1024.py'
 

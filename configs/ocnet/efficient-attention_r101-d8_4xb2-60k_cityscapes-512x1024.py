@@ -1,4 +1,4 @@
-# seed 004 Table 3: Efficient Attention (Shen et al.; mmctx EfficientAttentionHead:
+# OCNet (Yuan et al.) Table 3: Efficient Attention (Shen et al.; mmctx EfficientAttentionHead:
 # 3x3 conv -> efficient attention, 8 heads -> 3x3 conv, concatenated with the input).
 _base_ = './_base_/ocnet_r101-d8_4xb2-60k_cityscapes-512x1024.py'
 

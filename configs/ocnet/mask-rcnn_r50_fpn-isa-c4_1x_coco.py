@@ -1,4 +1,4 @@
-# Seed 004 Table 12 row "+ ISA, 1x": object context pooling with interlaced
+# OCNet (Yuan et al.) Table 12 row "+ ISA, 1x": object context pooling with interlaced
 # sparse self-attention (P_h = P_w = 8, global then local relation, C/2 keys
 # and values) before the last block of res4 (output of ResNet-50 layer3[4]),
 # as a residual block X + OCP(X) whose last rho starts at zero

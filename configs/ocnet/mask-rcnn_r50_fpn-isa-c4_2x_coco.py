@@ -1,4 +1,4 @@
-# Seed 004 Table 12 row "+ ISA, 2x": the 1x config's model, trained 24 epochs with
+# OCNet (Yuan et al.) Table 12 row "+ ISA, 2x": the 1x config's model, trained 24 epochs with
 # lr x0.1 after epochs 16 and 22 (mmdet's 2x schedule).
 _base_ = ['./mask-rcnn_r50_fpn-isa-c4_1x_coco.py']
 

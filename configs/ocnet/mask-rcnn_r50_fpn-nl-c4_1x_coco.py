@@ -1,4 +1,4 @@
-# Seed 004 Table 12 row "+ NL, 1x": one non-local block (Wang et al., embedded
+# OCNet (Yuan et al.) Table 12 row "+ NL, 1x": one non-local block (Wang et al., embedded
 # Gaussian, C/2 embeddings, 1/sqrt(d) scale) before the last block of res4,
 # i.e. on the output of ResNet-50 layer3[4] after its add. W_z is zero-
 # initialised so the block starts as the identity (the backbone's frozen BN

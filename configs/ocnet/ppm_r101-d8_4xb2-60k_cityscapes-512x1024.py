@@ -1,4 +1,4 @@
-# seed 004 Table 2 (Cityscapes val): + PPM (mmseg PSPHead, bins 1/2/3/6, 512 channels).
+# OCNet (Yuan et al.) Table 2 (Cityscapes val): + PPM (mmseg PSPHead, bins 1/2/3/6, 512 channels).
 _base_ = './_base_/ocnet_r101-d8_4xb2-60k_cityscapes-512x1024.py'
 
 model = dict(

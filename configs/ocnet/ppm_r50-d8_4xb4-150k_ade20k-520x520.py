@@ -1,4 +1,4 @@
-# seed 004 Table 2 (ADE20K val): + PPM (mmseg PSPHead, bins 1/2/3/6, 512 channels).
+# OCNet (Yuan et al.) Table 2 (ADE20K val): + PPM (mmseg PSPHead, bins 1/2/3/6, 512 channels).
 _base_ = './_base_/ocnet_r50-d8_4xb4-150k_ade20k-520x520.py'
 
 model = dict(

@@ -1,4 +1,4 @@
-# seed 004 Table 3: RCCA (mmseg CCHead: criss-cross attention, recurrence 2).
+# OCNet (Yuan et al.) Table 3: RCCA (mmseg CCHead: criss-cross attention, recurrence 2).
 _base_ = './_base_/ocnet_r101-d8_4xb2-60k_cityscapes-512x1024.py'
 
 model = dict(

@@ -1,4 +1,4 @@
-# Seed 004 Table 7 (Cityscapes test): the setting of
+# OCNet (Yuan et al.) Table 7 (Cityscapes test): the setting of
 # ./ocnet_r101-d8_4xb2-100k-ohem_cityscapes-trainval-512x1024.py
 # with HRNetV2-W48 (ImageNet pretrained) in place of the dilated ResNet-101
 # (§3.4): the heads work on the final concatenation of the four resolutions

@@ -1,4 +1,4 @@
-# Seed 004 Table 8 (ADE20K val): the setting of
+# OCNet (Yuan et al.) Table 8 (ADE20K val): the setting of
 # ./ocnet_r101-d8_4xb4-150k_ade20k-520x520.py
 # with HRNetV2-W48 (ImageNet pretrained) in place of the dilated ResNet-101
 # (§3.4): the heads work on the final concatenation of the four resolutions

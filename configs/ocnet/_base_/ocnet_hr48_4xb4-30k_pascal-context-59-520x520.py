@@ -1,4 +1,4 @@
-# Seed 004 Table 9 (PASCAL-Context test): the setting of
+# OCNet (Yuan et al.) Table 9 (PASCAL-Context test): the setting of
 # ./ocnet_r101-d8_4xb4-30k_pascal-context-59-520x520.py
 # with HRNetV2-W48 (ImageNet pretrained) in place of the dilated ResNet-101
 # (§3.4): the heads work on the final concatenation of the four resolutions

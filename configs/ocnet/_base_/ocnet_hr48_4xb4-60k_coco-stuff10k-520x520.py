@@ -1,4 +1,4 @@
-# Seed 004 Table 11 (COCO-Stuff-10k test): the setting of
+# OCNet (Yuan et al.) Table 11 (COCO-Stuff-10k test): the setting of
 # ./ocnet_r101-d8_4xb4-60k_coco-stuff10k-520x520.py
 # with HRNetV2-W48 (ImageNet pretrained) in place of the dilated ResNet-101
 # (§3.4): the heads work on the final concatenation of the four resolutions

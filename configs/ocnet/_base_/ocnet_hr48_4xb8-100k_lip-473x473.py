@@ -1,4 +1,4 @@
-# Seed 004 Table 10 (LIP val): the setting of
+# OCNet (Yuan et al.) Table 10 (LIP val): the setting of
 # ./ocnet_r101-d8_4xb8-100k_lip-473x473.py
 # with HRNetV2-W48 (ImageNet pretrained) in place of the dilated ResNet-101
 # (§3.4): the heads work on the final concatenation of the four resolutions

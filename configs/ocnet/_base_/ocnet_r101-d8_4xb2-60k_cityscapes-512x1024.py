@@ -1,4 +1,4 @@
-# Seed 004 Cityscapes training setting (§4.2): dilated ResNet-101 (output
+# OCNet (Yuan et al.) Cityscapes training setting (§4.2): dilated ResNet-101 (output
 # stride 8, §3.4), crop 512x1024, batch 8 (4 GPUs x 2), lr 0.01 with poly
 # decay (power 0.9, to 0), weight decay 5e-4, 60k iterations on train,
 # auxiliary FCN loss on res4 (stage 3) with weight 0.4, SyncBN; augmentation:

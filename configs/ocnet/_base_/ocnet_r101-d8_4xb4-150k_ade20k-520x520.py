@@ -1,4 +1,4 @@
-# Seed 004 Table 8 (ADE20K val, state of the art): the ADE20K setting of
+# OCNet (Yuan et al.) Table 8 (ADE20K val, state of the art): the ADE20K setting of
 # ./ocnet_r50-d8_4xb4-150k_ade20k-520x520.py with dilated ResNet-101 and, as
 # decode head, Base-OC (ISA, P_h = P_w = 8). Multi-scale + flip testing:
 # tools/test.py CONFIG CKPT --tta.

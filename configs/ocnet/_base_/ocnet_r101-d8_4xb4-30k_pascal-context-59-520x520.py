@@ -1,4 +1,4 @@
-# Seed 004 Table 9 (PASCAL-Context test, 59 classes): dilated ResNet-101,
+# OCNet (Yuan et al.) Table 9 (PASCAL-Context test, 59 classes): dilated ResNet-101,
 # crop 520x520, batch 16 (4 GPUs x 4), lr 0.001 with poly decay (power 0.9,
 # to 0), weight decay 1e-4, 30k iterations (§4.2), auxiliary FCN loss 0.4,
 # SyncBN; flip, random scale [0.5, 2], brightness jitter [-10, 10]. Decode

@@ -1,4 +1,4 @@
-# Seed 004 Table 11 (COCO-Stuff-10k test, 171 classes, 9k train / 1k test):
+# OCNet (Yuan et al.) Table 11 (COCO-Stuff-10k test, 171 classes, 9k train / 1k test):
 # dilated ResNet-101, crop 520x520, batch 16 (4 GPUs x 4), lr 0.001 with poly
 # decay (power 0.9, to 0), weight decay 1e-4, 60k iterations (§4.2),
 # auxiliary FCN loss 0.4, SyncBN; flip, random scale [0.5, 2], brightness

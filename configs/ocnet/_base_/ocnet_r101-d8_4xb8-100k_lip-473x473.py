@@ -1,4 +1,4 @@
-# Seed 004 Table 10 (LIP val, human parsing: 19 part labels + background):
+# OCNet (Yuan et al.) Table 10 (LIP val, human parsing: 19 part labels + background):
 # dilated ResNet-101, crop 473x473, batch 32 (4 GPUs x 8), lr 0.007 with poly
 # decay (power 0.9, to 0), weight decay 5e-4, 100k iterations (§4.2),
 # auxiliary FCN loss 0.4, SyncBN; flip, random scale [0.5, 2], brightness

@@ -1,4 +1,4 @@
-# Seed 004 ADE20K training setting (§4.2): dilated ResNet-50 (Table 2),
+# OCNet (Yuan et al.) ADE20K training setting (§4.2): dilated ResNet-50 (Table 2),
 # crop 520x520, batch 16 (4 GPUs x 4), lr 0.02 with poly decay (power 0.9, to
 # 0), weight decay 1e-4, 150k iterations, auxiliary FCN loss 0.4 on res4,
 # SyncBN; flip, random scale [0.5, 2], brightness jitter [-10, 10].
