@@ -27,7 +27,7 @@ def _head(cfg, seed=0):
 
 
 def _explicit_sa(sa, x):
-    """Seed 004 Eqs. 10-11 with the N x N matrix formed by loops over queries."""
+    """OCNet Eqs. 10-11 with the N x N matrix formed by loops over queries."""
     b, _, h, w = x.shape
     q = sa.query(x).flatten(2)  # theta, (B, d, N)
     k = sa.key(x).flatten(2)  # phi
