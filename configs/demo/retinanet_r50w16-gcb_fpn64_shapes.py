@@ -1,7 +1,7 @@
 # The `make demo` detector: a CPU-sized RetinaNet whose backbone carries a
-# global context (GC) block (seed 001, GCNet, Fig. 4(d)) after conv3 of every
+# global context (GC) block (Cao et al. (GCNet), GCNet, Fig. 4(d)) after conv3 of every
 # bottleneck of ResNet stages c3-c5, as in GCNet's detection experiments
-# (seed 001 Sec. 5.1). It is trained from scratch on the synthetic shapes
+# (Cao et al. (GCNet) Sec. 5.1). It is trained from scratch on the synthetic shapes
 # scenes (no weights can be downloaded), sized for a CPU:
 # ResNet-50 at a quarter of its width (base_channels=16, stage outputs
 # 64/128/256/512), a 64-channel FPN from P2 and a 2-conv 64-channel head,
@@ -23,7 +23,7 @@ model = dict(
         init_cfg=None,  # trained from scratch: no weights can be downloaded
         plugins=[
             dict(
-                # mmctx's GC block (seed 001 Eq. 5): attention pooling,
+                # mmctx's GC block (Cao et al. (GCNet) Eq. 5): attention pooling,
                 # LN bottleneck C -> C/4 -> C, fusion by addition
                 cfg=dict(type='GlobalContextBlock', ratio=4),
                 stages=(False, True, True, True),

@@ -1,4 +1,4 @@
-# seed 001 (GCNet) Table 7(a) and 7(b) X101+DCN+Cascade +GC r4: GC blocks
+# Cao et al. (GCNet) Table 7(a) and 7(b) X101+DCN+Cascade +GC r4: GC blocks
 # after conv3 of every c3-c5 bottleneck (after the deformable conv2).
 _base_ = './cascade-mask-rcnn_x101-32x4d-syncbn-dconv-c3-c5_fpn_1x_coco.py'
 

@@ -1,4 +1,4 @@
-# seed 001 (GCNet) Table 7(a) and 7(b) X101+Cascade baseline: Cascade Mask
+# Cao et al. (GCNet) Table 7(a) and 7(b) X101+Cascade baseline: Cascade Mask
 # R-CNN, ResNeXt-101 32x4d FPN, SyncBN backbone, 1x (mmdet's own config).
 _base_ = 'mmdet::gcnet/cascade-mask-rcnn_x101-32x4d-syncbn_fpn_1x_coco.py'
 

@@ -1,4 +1,4 @@
-# seed 001 (GCNet) Table 7(a) and 7(b), last row: "X101 64x4d + DCN +
+# Cao et al. (GCNet) Table 7(a) and 7(b), last row: "X101 64x4d + DCN +
 # Cascade + 4conv1fc head + GC r4 + multiscale + 3x schd". Cascade Mask
 # R-CNN on ResNeXt-101 64x4d with deformable 3x3 convs and GC r4 blocks in
 # every c3-c5 bottleneck, SyncBN in the backbone and the heads (FPN, 4conv1fc

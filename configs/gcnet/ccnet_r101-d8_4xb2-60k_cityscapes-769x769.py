@@ -1,4 +1,4 @@
-# seed 001 Table 13: CCNet† (paper 71.49 M / 78.90; head output concatenated with c5, R = 2).
+# Cao et al. (GCNet) Table 13: CCNet† (paper 71.49 M / 78.90; head output concatenated with c5, R = 2).
 # mmseg's own CCHead R-101-D8 config (769x769 crops, 4x2 images, SyncBN, SGD lr 0.01,
 # auxiliary head on c4: the seed's setting already) with the seed's schedule (§5.4: 60k steps,
 # poly 0.9 to 0).

@@ -1,4 +1,4 @@
-# seed 001 Table 13: DANet (paper 71.29 M / 79.88; its head output is not concatenated with c5).
+# Cao et al. (GCNet) Table 13: DANet (paper 71.29 M / 79.88; its head output is not concatenated with c5).
 # mmseg's own DAHead R-101-D8 config (769x769 crops, 4x2 images, SyncBN, SGD lr 0.01,
 # auxiliary head on c4: the seed's setting already) with the seed's schedule (§5.4: 60k steps,
 # poly 0.9 to 0).

@@ -1,4 +1,4 @@
-# seed 001 (GCNet) Table 7(a) R101 baseline: Mask R-CNN, ResNet-101 FPN,
+# Cao et al. (GCNet) Table 7(a) R101 baseline: Mask R-CNN, ResNet-101 FPN,
 # SyncBN backbone, 1x (mmdet's own config).
 _base_ = 'mmdet::gcnet/mask-rcnn_r101-syncbn_fpn_1x_coco.py'
 

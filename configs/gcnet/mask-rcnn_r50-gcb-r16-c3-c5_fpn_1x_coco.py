@@ -1,4 +1,4 @@
-# seed 001 (GCNet) Table 6(a) "fixBN / 2fc (w/o BN)" +GC r16: GC blocks after
+# Cao et al. (GCNet) Table 6(a) "fixBN / 2fc (w/o BN)" +GC r16: GC blocks after
 # conv3 of every c3-c5 bottleneck of a backbone with frozen BN statistics.
 _base_ = './mask-rcnn_r50_fpn_1x_coco.py'
 

@@ -1,4 +1,4 @@
-# seed 001 (GCNet) Table 5(a) "+1 GC": one GC block (Eq. 5, r16) right
+# Cao et al. (GCNet) Table 5(a) "+1 GC": one GC block (Eq. 5, r16) right
 # before the last residual block of c4.
 _base_ = './mask-rcnn_r50-syncbn_fpn_1x_coco.py'
 

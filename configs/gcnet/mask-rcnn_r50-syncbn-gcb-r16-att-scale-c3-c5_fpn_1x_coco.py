@@ -1,4 +1,4 @@
-# seed 001 (GCNet) Table 5(f) att+scale: attention pooling, r16
+# Cao et al. (GCNet) Table 5(f) att+scale: attention pooling, r16
 # bottleneck, sigmoid channel rescaling, in every c3-c5 block.
 _base_ = './mask-rcnn_r50-syncbn_fpn_1x_coco.py'
 

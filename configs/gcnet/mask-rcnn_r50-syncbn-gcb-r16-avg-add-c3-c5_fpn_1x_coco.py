@@ -1,4 +1,4 @@
-# seed 001 (GCNet) Table 5(f) avg+add: average pooling, r16 bottleneck,
+# Cao et al. (GCNet) Table 5(f) avg+add: average pooling, r16 bottleneck,
 # broadcast addition, in every c3-c5 block.
 _base_ = './mask-rcnn_r50-syncbn_fpn_1x_coco.py'
 

@@ -1,4 +1,4 @@
-# seed 001 (GCNet) Table 5(c) stage c3: GC r16 after conv3 of the 4 c3
+# Cao et al. (GCNet) Table 5(c) stage c3: GC r16 after conv3 of the 4 c3
 # bottlenecks only.
 _base_ = './mask-rcnn_r50-syncbn_fpn_1x_coco.py'
 

@@ -1,4 +1,4 @@
-# seed 001 (GCNet) Table 5(c) stage c4: GC r16 after conv3 of the 6 c4
+# Cao et al. (GCNet) Table 5(c) stage c4: GC r16 after conv3 of the 6 c4
 # bottlenecks only.
 _base_ = './mask-rcnn_r50-syncbn_fpn_1x_coco.py'
 

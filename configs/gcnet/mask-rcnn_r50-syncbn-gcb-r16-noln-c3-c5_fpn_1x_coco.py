@@ -1,4 +1,4 @@
-# seed 001 (GCNet) Table 5(d) "r16+ReLU": bottleneck with ReLU but no LN
+# Cao et al. (GCNet) Table 5(d) "r16+ReLU": bottleneck with ReLU but no LN
 # in every c3-c5 block.
 _base_ = './mask-rcnn_r50-syncbn_fpn_1x_coco.py'
 

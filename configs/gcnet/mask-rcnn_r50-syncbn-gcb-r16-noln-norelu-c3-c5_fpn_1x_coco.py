@@ -1,4 +1,4 @@
-# seed 001 (GCNet) Table 5(d) "r16 (ratio 16)": a two-layer linear
+# Cao et al. (GCNet) Table 5(d) "r16 (ratio 16)": a two-layer linear
 # bottleneck (no LN, no ReLU) in every c3-c5 block.
 _base_ = './mask-rcnn_r50-syncbn_fpn_1x_coco.py'
 

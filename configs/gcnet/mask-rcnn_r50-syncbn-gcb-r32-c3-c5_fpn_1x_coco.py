@@ -1,4 +1,4 @@
-# seed 001 (GCNet) Table 5(e) ratio 32: GC blocks with C/32 hidden channels
+# Cao et al. (GCNet) Table 5(e) ratio 32: GC blocks with C/32 hidden channels
 # after conv3 of every c3-c5 bottleneck.
 _base_ = './mask-rcnn_r50-syncbn_fpn_1x_coco.py'
 

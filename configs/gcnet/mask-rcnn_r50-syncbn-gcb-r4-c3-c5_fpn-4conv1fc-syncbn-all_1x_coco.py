@@ -1,4 +1,4 @@
-# seed 001 (GCNet) Table 6(a) "syncBN / 4conv1fc syncBN" +GC r4: SyncBN
+# Cao et al. (GCNet) Table 6(a) "syncBN / 4conv1fc syncBN" +GC r4: SyncBN
 # backbone and heads, GC blocks after conv3 of every c3-c5 bottleneck.
 _base_ = './mask-rcnn_r50-syncbn_fpn-4conv1fc-syncbn-all_1x_coco.py'
 

@@ -1,4 +1,4 @@
-# seed 001 (GCNet) Table 5(e) ratio 4, Table 6(a) syncBN / 2fc +GC r4,
+# Cao et al. (GCNet) Table 5(e) ratio 4, Table 6(a) syncBN / 2fc +GC r4,
 # Table 7(a) R50 +GC r4: GC blocks with C/4 hidden channels after conv3 of
 # every c3-c5 bottleneck.
 _base_ = './mask-rcnn_r50-syncbn_fpn_1x_coco.py'

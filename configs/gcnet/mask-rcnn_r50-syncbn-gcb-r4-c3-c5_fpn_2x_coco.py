@@ -1,4 +1,4 @@
-# seed 001 (GCNet) Table 6(b) "syncBN / 2fc, 2x" +GC r4: GC blocks after
+# Cao et al. (GCNet) Table 6(b) "syncBN / 2fc, 2x" +GC r4: GC blocks after
 # conv3 of every c3-c5 bottleneck, 24 epochs.
 _base_ = './mask-rcnn_r50-syncbn_fpn_2x_coco.py'
 

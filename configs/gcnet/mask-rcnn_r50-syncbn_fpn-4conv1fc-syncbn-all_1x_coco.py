@@ -1,4 +1,4 @@
-# seed 001 (GCNet) Table 6(a) "syncBN / 4conv1fc syncBN" baseline: SyncBN in
+# Cao et al. (GCNet) Table 6(a) "syncBN / 4conv1fc syncBN" baseline: SyncBN in
 # the backbone and in the heads (FPN, a 4conv1fc box head, the mask head),
 # as GCNet's own "sbn" configs; the RPN head has no norm.
 _base_ = './mask-rcnn_r50-syncbn_fpn_1x_coco.py'

@@ -1,4 +1,4 @@
-# seed 001 (GCNet) Table 5 baseline (every sub-table), Table 6(a) "syncBN /
+# Cao et al. (GCNet) Table 5 baseline (every sub-table), Table 6(a) "syncBN /
 # 2fc (w/o BN)" baseline and Table 7(a) R50 baseline: Mask R-CNN, ResNet-50
 # FPN, SyncBN in the backbone (norm_eval off: statistics are updated, §5.1),
 # frozen stem and c2, 2fc box head without BN, shorter side 800, 16 images,

@@ -1,4 +1,4 @@
-# seed 001 (GCNet) Table 6(b) "syncBN / 2fc, 2x" baseline: the Table 5
+# Cao et al. (GCNet) Table 6(b) "syncBN / 2fc, 2x" baseline: the Table 5
 # baseline trained 24 epochs, lr decayed at 16 and 22 (mmdet's 2x).
 _base_ = './mask-rcnn_r50-syncbn_fpn_1x_coco.py'
 

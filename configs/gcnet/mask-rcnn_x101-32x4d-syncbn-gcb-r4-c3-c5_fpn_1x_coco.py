@@ -1,4 +1,4 @@
-# seed 001 (GCNet) Table 7(a) X101 +GC r4: GC blocks after conv3 of every
+# Cao et al. (GCNet) Table 7(a) X101 +GC r4: GC blocks after conv3 of every
 # c3-c5 bottleneck.
 _base_ = './mask-rcnn_x101-32x4d-syncbn_fpn_1x_coco.py'
 

@@ -1,4 +1,4 @@
-# seed 000 Table 1: FCN + EncModule.
+# Woo et al. (GCNL) Table 1: FCN + EncModule.
 _base_ = './_base_/fcn_r50-d8-mg124_4xb4-160k_ade20k-512x512.py'
 
 model = dict(

@@ -1,4 +1,4 @@
-# seed 000 Table 1: FCN + EncModule.
+# Woo et al. (GCNL) Table 1: FCN + EncModule.
 _base_ = './_base_/fcn_r50-d8-mg124_4xb4-80k_pascal-context-480x480.py'
 
 model = dict(

@@ -1,4 +1,4 @@
-# seed 000 Table 2: + BFPN (Libra R-CNN's balanced feature pyramid with a
+# Woo et al. (GCNL) Table 2: + BFPN (Libra R-CNN's balanced feature pyramid with a
 # non-local refine, mmdet's BFP; the neck only, no Libra losses/sampler).
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 

@@ -1,9 +1,9 @@
-# Seed 002 Table 3 layer x head = 2 x 8.
+# Lee et al. Table 3 layer x head = 2 x 8.
 _base_ = ['./_base_/faster-rcnn_r50-caffe-c4_600-1024.py']
 
 # self-attention on C4 (1024 ch), its dense layers initialised from conv1 /
 # conv3 of c4's blocks 2-3 (layer3.1-3.2, one per layer) in the checkpoint the
-# backbone loads (seed 002 §3.4, §4.5)
+# backbone loads (Lee et al. §3.4, §4.5)
 model = dict(
     neck=dict(
         type='C4SelfAttentionNeck', in_channels=1024,

@@ -1,9 +1,9 @@
-# Seed 002 Table 1 (b) R-50 + GC (1 layer x 4 heads, the best of Table 3); Table 3 1x4; Table 6 Adam + SGD.
+# Lee et al. Table 1 (b) R-50 + GC (1 layer x 4 heads, the best of Table 3); Table 3 1x4; Table 6 Adam + SGD.
 _base_ = ['./_base_/faster-rcnn_r50-caffe-c4_600-1024.py']
 
 # self-attention on C4 (1024 ch), its dense layers initialised from conv1 /
 # conv3 of c4's block 2 (layer3.1) in the checkpoint the
-# backbone loads (seed 002 §3.4, §4.5)
+# backbone loads (Lee et al. §3.4, §4.5)
 model = dict(
     neck=dict(
         type='C4SelfAttentionNeck', in_channels=1024,

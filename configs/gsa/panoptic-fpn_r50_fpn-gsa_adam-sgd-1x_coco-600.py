@@ -1,9 +1,9 @@
-# Seed 002 Table 5 (b) R-50-FPN + GC.
+# Lee et al. Table 5 (b) R-50-FPN + GC.
 _base_ = ['./_base_/panoptic-fpn_r50_fpn_600-1024.py']
 
 # self-attention on C5 (2048 ch), its dense layers initialised from conv1 /
 # conv3 of c5's block 2 (layer4.1) in the checkpoint the
-# backbone loads (seed 002 §3.4, §4.5)
+# backbone loads (Lee et al. §3.4, §4.5)
 model = dict(
     neck=dict(
         type='SAFPN',

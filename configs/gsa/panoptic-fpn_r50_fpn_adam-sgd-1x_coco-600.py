@@ -1,2 +1,2 @@
-# Seed 002 Table 5 (a) R-50-FPN.
+# Lee et al. Table 5 (a) R-50-FPN.
 _base_ = ['./_base_/panoptic-fpn_r50_fpn_600-1024.py']

@@ -1,10 +1,10 @@
-# Seed 002 Table 2 (d) R-101-FPN + GC.
+# Lee et al. Table 2 (d) R-101-FPN + GC.
 _base_ = ['./_base_/retinanet_r50_fpn_600-1024.py']
 
 pretrained = 'torchvision://resnet101'
 # self-attention on C5 (2048 ch), its dense layers initialised from conv1 /
 # conv3 of c5's block 2 (layer4.1) in the checkpoint the
-# backbone loads (seed 002 §3.4, §4.5)
+# backbone loads (Lee et al. §3.4, §4.5)
 model = dict(
     backbone=dict(depth=101, init_cfg=dict(type='Pretrained', checkpoint=pretrained)),
     neck=dict(

@@ -1,6 +1,6 @@
 """What the context blocks of a model attend to: statistics and maps.
 
-* :func:`avg_cosine_distance` is seed 001 §3.2.2's measure,
+* :func:`avg_cosine_distance` is Cao et al. (GCNet) §3.2.2's measure,
   ``avg_dist = 1/Np^2 sum_i sum_j (1 - cos(v_i, v_j)) / 2``.
 * :class:`BlockRecorder` hooks every mmctx block of a model (anything with
   the block API's ``get_attention``) and keeps each call's input and output.

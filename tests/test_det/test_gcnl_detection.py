@@ -49,7 +49,7 @@ def test_config_builds_and_trains_one_step(path):
     assert sum(g is not None and bool(g.abs().sum() > 0) for g in grads) > len(grads) // 2
 
 
-# seed 000 Tables 2-3, trainable parameters in M: (baseline, +BFPN, +EBFPN)
+# Woo et al. (GCNL) Tables 2-3, trainable parameters in M: (baseline, +BFPN, +EBFPN)
 PAPER_PARAMS = {
     'retinanet_r50_fpn': (37.74, 38.01, 38.14),
     'faster-rcnn_r50_fpn': (41.53, 41.79, 41.93),

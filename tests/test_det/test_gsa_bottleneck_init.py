@@ -1,4 +1,4 @@
-"""Seed 002 §3.4 / §4.5 from a config: ``BottleneckAttentionInit`` loads a
+"""Lee et al. §3.4 / §4.5 from a config: ``BottleneckAttentionInit`` loads a
 ResNet checkpoint and initialises the self-attention's dense layers from the
 1x1 convs of a bottleneck block; the gsa "+ GC" configs use it."""
 import os.path as osp
@@ -96,7 +96,7 @@ def test_init_cfg_loads_the_blocks(resnet_ckpt, neck_type, prefixes, fold_norm):
 
 
 def test_init_cfg_of_a_resnet_plugin(resnet_ckpt):
-    """The same init_cfg on a plugin in the backbone (seed 002 §3.4: a block
+    """The same init_cfg on a plugin in the backbone (Lee et al. §3.4: a block
     initialised from its own bottleneck's 1x1 convs)."""
     from mmdet.registry import MODELS
     path, state = resnet_ckpt

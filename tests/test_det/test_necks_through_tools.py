@@ -11,10 +11,10 @@ checkpoint through ``BottleneckAttentionInit``, and every weight tensor of the
 context block (and of the rest of the neck) must have moved by more than
 weight decay alone can move it.
 
-Cases: EBFPN (seed 000) in Mask R-CNN, ENLFPN (seed 003) in Faster R-CNN,
-SAFPN (seed 002) in Panoptic FPN, C4SelfAttentionNeck (seed 002) in Faster
+Cases: EBFPN (Woo et al. (GCNL)) in Mask R-CNN, ENLFPN (Levi & Ullman (ENL)) in Faster R-CNN,
+SAFPN (Lee et al.) in Panoptic FPN, C4SelfAttentionNeck (Lee et al.) in Faster
 R-CNN C4, and a ContextResNet non-local block after the add of c4's
-second-to-last block (seeds 001 / 003 / 004) in Faster R-CNN.
+second-to-last block (Cao et al. (GCNet), Levi & Ullman (ENL) and Yuan et al. (OCNet)) in Faster R-CNN.
 """
 import os.path as osp
 
@@ -81,7 +81,7 @@ SEGM = ('coco/segm_mAP', 'coco/segm_mAP_50')
 PQ = ('coco_panoptic/PQ', 'coco_panoptic/SQ', 'coco_panoptic/RQ')
 
 CASES = {
-    # seed 000: FPN, then the balanced pyramid refined by a GCNL block
+    # Woo et al. (GCNL): FPN, then the balanced pyramid refined by a GCNL block
     'EBFPN-mask-rcnn': dict(
         model_base=MASK_RCNN, data='shapes_instance.py', metrics=BBOX + SEGM,
         model=f'''
@@ -89,13 +89,13 @@ CASES = {
           dict(type='EBFPN', in_channels=64, num_levels=5, refine_level=2,
                refine_cfg=dict(type='GCNLBlock', reduction=1, num_heads=8,
                                sub_sample=True))],''' + MASK_HEADS),
-    # seed 003: efficient non-local blocks on the top-down path
+    # Levi & Ullman (ENL): efficient non-local blocks on the top-down path
     'ENLFPN-faster-rcnn': dict(
         model_base=FASTER, data='shapes_detection.py', metrics=BBOX,
         model='''
     neck=dict(type='ENLFPN', in_channels=[64, 128, 256, 512], out_channels=64,
               num_outs=5),''' + FASTER_HEADS),
-    # seed 002 Fig. 4 / Table 5: self-attention between C5 and P5, panoptic
+    # Lee et al. Fig. 4 / Table 5: self-attention between C5 and P5, panoptic
     'SAFPN-panoptic-fpn': dict(
         model_base=MASK_RCNN, data='shapes_panoptic.py', metrics=PQ,
         ann_file='annotations/panoptic_val.json',
@@ -125,7 +125,7 @@ CASES = {
                       nms=dict(type='nms', iou_threshold=0.5,
                                class_agnostic=True)),
                   panoptic=dict(mask_overlap=0.5, stuff_area_limit=256)''')),
-    # seed 002 Fig. 3: self-attention on C4 before the RPN; the attention
+    # Lee et al. Fig. 3: self-attention on C4 before the RPN; the attention
     # starts from the 1x1 convs of c4's block 2 in the backbone's checkpoint.
     # The C5 RoI head is a ResNet-18 c5 (256 -> 512 channels), which takes
     # the quarter-width ResNet-50's C4 (mmdet's ResLayer has no width option)
@@ -149,7 +149,7 @@ CASES = {
                    rcnn=dict(sampler=dict(num=16))),
     test_cfg=dict(rpn=dict(nms_pre=256, max_per_img=16),
                   rcnn=dict(score_thr=0.0, max_per_img=20))'''),
-    # seeds 001 / 003 / 004: one non-local block right before the last block
+    # Cao et al. (GCNet), Levi & Ullman (ENL) and Yuan et al. (OCNet): one non-local block right before the last block
     # of c4, after the residual add
     'ContextResNet-after-add-faster-rcnn': dict(
         model_base=FASTER, data='shapes_detection.py', metrics=BBOX,

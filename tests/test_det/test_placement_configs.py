@@ -1,6 +1,6 @@
 """One context block right before the last residual block of res4 (ContextResNet
-``blocks=(-2,)``, ``position='after_add'``): seed 003 Tables 2 / 4 "+1NL, BU"
-(configs/enl) and seed 004 Table 12 "+NL" / "+ISA" (configs/ocnet).
+``blocks=(-2,)``, ``position='after_add'``): Levi & Ullman (ENL) Tables 2 / 4 "+1NL, BU"
+(configs/enl) and Yuan et al. (OCNet) Table 12 "+NL" / "+ISA" (configs/ocnet).
 
 Each config is built from its file (pretrained init off), runs one CPU
 forward / backward on two 128 px images, has its single plugin exactly at the

@@ -1,4 +1,4 @@
-"""Seed 000 Table 1: the FCN + GCNL head and every row's config (the ACF and GloRe
+"""Woo et al. (GCNL) Table 1: the FCN + GCNL head and every row's config (the ACF and GloRe
 rows included: their heads are tested against their equations in test_seg2_acf.py /
 test_seg2_glore.py)."""
 import os.path as osp
@@ -49,7 +49,7 @@ def test_config_builds_and_trains_one_step(path):
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     ours = readme_params('gcnl', 'Semantic segmentation')[osp.basename(path)]
     assert trainable / 1e6 == pytest.approx(ours, abs=0.006)
-    assert cfg.model.get('auxiliary_head') is None  # seed 000: no auxiliary loss
+    assert cfg.model.get('auxiliary_head') is None  # Woo et al. (GCNL): no auxiliary loss
     assert cfg.custom_imports.imports == ['mmctx']
     loss = train_step(model, size=64)
     assert torch.isfinite(loss)

@@ -1,10 +1,10 @@
-"""Base-OC, Pyramid-OC, ASP-OC (seed 004) and GCNL (seed 000) heads end to end through the
+"""Base-OC, Pyramid-OC, ASP-OC (Yuan et al. (OCNet)) and GCNL (Woo et al. (GCNL)) heads end to end through the
 real tools.
 
 Each head trains 20 iterations (AdamW, 2 scenes of 128x128 a batch) on the
 generated semantic shapes data with ``tools/train.py`` and is evaluated with
 ``tools/test.py``, which prints mIoU, fwIoU and the boundary F-score at
-3/5/9/12 px (seed 004 Table 6). The model is a CPU-sized variant of the
+3/5/9/12 px (Yuan et al. (OCNet) Table 6). The model is a CPU-sized variant of the
 papers' (ResNet-18 with 16 base channels, heads of 16 channels); the printed
 fwIoU is checked against the saved label maps.
 """
@@ -53,7 +53,7 @@ HEADS = {
     'BaseOCHead': "attention='isa', ocp_cfg=dict(groups=(4, 4)),",
     'PyramidOCHead': "attention='isa', pyramid_scales=(1, 2, 3, 6), ocp_cfg=dict(groups=(2, 2)),",
     'ASPOCHead': "attention='isa', dilations=(12, 24, 36), ocp_cfg=dict(groups=(4, 4)),",
-    # seed 000 "FCN + Ours": GCNL block (contextualized diagonal, relative position) in the FCN head
+    # Woo et al. (GCNL) "FCN + Ours": GCNL block (contextualized diagonal, relative position) in the FCN head
     'GCNLHead': 'num_heads=2, reduction=2, attn_drop=0.1,',
 }
 

@@ -1,4 +1,4 @@
-"""GCNet CCNet-style context heads (seed 001 §5.4): layout and Table 12a parameter overheads."""
+"""GCNet CCNet-style context heads (Cao et al. (GCNet) §5.4): layout and Table 12a parameter overheads."""
 import pytest
 import torch
 
@@ -19,7 +19,7 @@ SNL = dict(type='SimplifiedNonLocal2d')
 GC = dict(type='GlobalContextBlock', ratio=4, pooling='att', fusion='add')
 
 
-# seed 001 Table 12a: NL / SNL / GC head overheads over the 70.96M baseline (+0.26 / +0.26 / +0.13)
+# Cao et al. (GCNet) Table 12a: NL / SNL / GC head overheads over the 70.96M baseline (+0.26 / +0.26 / +0.13)
 @pytest.mark.parametrize('cfg,overhead', [(NL, 0.26e6), (SNL, 0.26e6), (GC, 0.13e6)])
 def test_table12_param_overhead(cfg, overhead):
     base = _params(_head(None))

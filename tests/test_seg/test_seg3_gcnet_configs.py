@@ -1,4 +1,4 @@
-"""Seed 001 §5.4, Tables 12-13 (configs/gcnet, Cityscapes 769x769, R-101-D8).
+"""Cao et al. (GCNet) §5.4, Tables 12-13 (configs/gcnet, Cityscapes 769x769, R-101-D8).
 
 Every config builds and runs one forward + backward on two 64x64 crops on the CPU (pretrained
 weights off here only, SyncBN as BN); the seed's training setting is asserted from the file;
@@ -20,7 +20,7 @@ SUFFIX = '_4xb2-60k_cityscapes-769x769.py'
 BASELINE = 'fcn-concat_r101-d8' + SUFFIX
 GCB = '-gcb-r4-c3-c5'
 
-# seed 001 Tables 12-13: config -> paper #params (M)
+# Cao et al. (GCNet) Tables 12-13: config -> paper #params (M)
 PAPER_PARAMS = {
     BASELINE: 70.96,
     'nl-head_r101-d8' + SUFFIX: 71.22,

@@ -1,4 +1,4 @@
-"""Seed 002 Table 4 (configs/gsa, default_scope mmseg): semantic FPN R-50 on COCO-Stuff 164k,
+"""Lee et al. Table 4 (configs/gsa, default_scope mmseg): semantic FPN R-50 on COCO-Stuff 164k,
 with mmseg's FPN (a) and with mmctx's SAFPN (b, self-attention between C5 and P5).
 
 Both configs build from the file and run one forward + backward on two 64x64 crops on the CPU

@@ -109,7 +109,7 @@ GCNL_CONFIGS = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__
                         'configs', 'gcnl')
 
 
-# seed 000 Table 2 Params column, with and without EBFPN
+# Woo et al. (GCNL) Table 2 Params column, with and without EBFPN
 @pytest.mark.parametrize('config,paper_params', [
     (osp.join(MMDET_CONFIGS, 'retinanet/retinanet_r50_fpn_1x_coco.py'), 37.74e6),
     (osp.join(MMDET_CONFIGS, 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'), 41.53e6),

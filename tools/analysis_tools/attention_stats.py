@@ -3,7 +3,7 @@
     python tools/analysis_tools/attention_stats.py CONFIG CHECKPOINT \
         [--num-images 100] [--out stats.json] [--unsafe-load]
 
-Seed 001 §3.2.2 (Tables 1-2): for each mmctx block, the mean over images of
+Cao et al. (GCNet) §3.2.2 (Tables 1-2): for each mmctx block, the mean over images of
 ``avg_dist = 1/Np^2 sum_ij (1 - cos(v_i, v_j)) / 2`` between positions of the
 block's input ('input'), its attention maps ('att', one per query position)
 and its output before fusion ('output', z - x). 'att' and 'output' near 0
@@ -69,7 +69,7 @@ def main(argv=None):
     dataloader = Runner.build_dataloader(cfg.test_dataloader)
     stats, seen = collect_statistics(model, dataloader, args.num_images)
     width = max(len(n) for n in stats) + 2
-    print(f'Average cosine distance (seed 001 §3.2.2) over {seen} images')
+    print(f'Average cosine distance (Cao et al. (GCNet) §3.2.2) over {seen} images')
     print('block'.ljust(width) + 'type'.ljust(32) + ''.join(c.rjust(10) for c in COLUMNS))
     modules = dict(model.named_modules())
     for name, cols in stats.items():

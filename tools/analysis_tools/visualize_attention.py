@@ -6,9 +6,9 @@
 For each mmctx block of the model (NL, SNL, GC, GCNL, ENL, SA, ISA, ...) one
 PNG ``<block name>.png`` with one panel per query point: the image with the
 block's attention over key positions for that query overlaid (heads
-averaged), the query marked by a circle. As in seed 001 Figs. 1-2 and 5, a
+averaged), the query marked by a circle. As in Cao et al. (GCNet) Figs. 1-2 and 5, a
 GC block's map is the same for every query; ISA shows its dense composite
-relation (local x global, seed 004 Fig. 6).
+relation (local x global, Yuan et al. (OCNet) Fig. 6).
 """
 import argparse
 import os

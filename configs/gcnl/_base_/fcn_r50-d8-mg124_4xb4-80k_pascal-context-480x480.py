@@ -1,4 +1,4 @@
-# Seed 000 Table 1 setting: FCN on a dilated ResNet-50 (output stride 8,
+# Woo et al. (GCNL) Table 1 setting: FCN on a dilated ResNet-50 (output stride 8,
 # multi-grid (1, 2, 4) in res5), no auxiliary loss and single-scale testing
 # ("we did not adopt ... multi-scale testing, auxiliary loss"), SyncBN. The
 # paper defers crop / schedule to its supplement: mmseg's standard setting for

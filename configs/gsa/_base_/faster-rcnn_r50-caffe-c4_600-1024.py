@@ -1,4 +1,4 @@
-# Seed 002 §4.1 closest mmdet equivalent: Faster R-CNN C4 (RPN and RoI
+# Lee et al. §4.1 closest mmdet equivalent: Faster R-CNN C4 (RPN and RoI
 # pooling on C4, C5 as RoI head), frozen BN, Detectron2 caffe R-50, images
 # resized to shorter side 600 / longer side <= 1024 (the TF Object Detection
 # API default the paper used; mmdet's own C4 baseline uses 800/1333).

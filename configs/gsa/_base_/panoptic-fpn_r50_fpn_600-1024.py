@@ -1,4 +1,4 @@
-# Seed 002 Table 5 closest mmdet equivalent: Panoptic FPN R-50, frozen BN,
+# Lee et al. Table 5 closest mmdet equivalent: Panoptic FPN R-50, frozen BN,
 # shorter side 600 / longer side <= 1024.
 _base_ = ['mmdet::panoptic_fpn/panoptic-fpn_r50_fpn_1x_coco.py']
 custom_imports = dict(imports=['mmctx'], allow_failed_imports=False)

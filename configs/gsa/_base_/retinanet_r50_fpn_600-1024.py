@@ -1,4 +1,4 @@
-# Seed 002 Table 2 closest mmdet equivalent: RetinaNet R-50-FPN, frozen BN,
+# Lee et al. Table 2 closest mmdet equivalent: RetinaNet R-50-FPN, frozen BN,
 # shorter side 600 / longer side <= 1024 (TF OD API default).
 _base_ = ['mmdet::retinanet/retinanet_r50_fpn_1x_coco.py']
 custom_imports = dict(imports=['mmctx'], allow_failed_imports=False)

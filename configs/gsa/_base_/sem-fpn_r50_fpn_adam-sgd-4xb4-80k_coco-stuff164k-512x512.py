@@ -1,4 +1,4 @@
-# Seed 002 Table 4 (COCO semantic segmentation, R-50-FPN), closest mmseg setting: the
+# Lee et al. Table 4 (COCO semantic segmentation, R-50-FPN), closest mmseg setting: the
 # Panoptic-FPN-style semantic branch (mmseg's FPNHead: 128-channel per-level branches upsampled
 # to 1/4, summed, 1x1 classifier) on an FPN over a plain ResNet-50 (torchvision weights, frozen
 # BN as in the seed's detection / panoptic models), mmseg's COCO-Stuff 164k data set (171
@@ -21,7 +21,7 @@ model = dict(
 val_evaluator = dict(type='FWIoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator
 
-# Seed 002 §4.5: Adam first, then SGD (AdamToSGDHook), as the seed's detection configs. The
+# Lee et al. §4.5: Adam first, then SGD (AdamToSGDHook), as the seed's detection configs. The
 # paper gives neither switch point nor learning rates: Adam lr 1e-4 until iteration 60000, then
 # mmseg's SGD (lr 0.01, momentum 0.9, wd 5e-4). mmseg's poly decay (power 0.9, floor 1e-4) keeps
 # Adam at 1e-4 and takes SGD from 0.01 to 1e-4 over the last 20k iterations.

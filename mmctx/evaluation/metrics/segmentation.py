@@ -1,6 +1,6 @@
 """Segmentation metrics the seed tables print and mmseg's IoUMetric lacks.
 
-Frequency-weighted IoU (seed 002 Table 4), :class:`FWIoUMetric`
+Frequency-weighted IoU (Lee et al. Table 4), :class:`FWIoUMetric`
     mmseg's ``IoUMetric`` (aAcc, mIoU, ...) plus
     ``fwIoU = sum_c (n_c / sum_k n_k) * IoU_c``, where n_c is the number of
     ground-truth pixels of class c over the whole data set (ignored pixels
@@ -10,9 +10,9 @@ Frequency-weighted IoU (seed 002 Table 4), :class:`FWIoUMetric`
     same evaluator also reports the boundary F-score below, so a config needs
     a single evaluator dict (as ``tools/test.py --out`` expects).
 
-Boundary F-score (seed 004 Table 6), :class:`BoundaryFScoreMetric`
+Boundary F-score (Yuan et al. (OCNet) Table 6), :class:`BoundaryFScoreMetric`
     The BF score of Csurka et al. (BMVC 2013), with the distance threshold
-    given in pixels (3, 5, 9 and 12 px as in seed 004 Table 6):
+    given in pixels (3, 5, 9 and 12 px as in Yuan et al. (OCNet) Table 6):
 
     * boundary of a binary mask: its pixels that have a 4-neighbour inside
       the image that is not in the mask (the image border is no boundary);
@@ -25,7 +25,7 @@ Boundary F-score (seed 004 Table 6), :class:`BoundaryFScoreMetric`
       fills the image in both maps) scores 1;
     * the score of class c is the mean of F_c over the images in which c is
       present, and ``BF@{d}px`` the mean of the class scores over the classes
-      present in at least one image (seed 004 Table 6, "mean" column).
+      present in at least one image (Yuan et al. (OCNet) Table 6, "mean" column).
 
     Ignored pixels (``ignore_index``) belong to no class in either map, so
     the border of an ignored region is a boundary of both maps, as in the
@@ -87,7 +87,7 @@ class BoundaryFScoreMetric(BaseMetric):
     Reports ``BF@{d}px`` for each tolerance d, in percent.
 
     Args:
-        tolerances: distances d in pixels (seed 004 Table 6: 3, 5, 9, 12).
+        tolerances: distances d in pixels (Yuan et al. (OCNet) Table 6: 3, 5, 9, 12).
         ignore_index: label of ignored pixels.
     """
 

@@ -4,10 +4,10 @@ mmdet's :class:`~mmdet.models.backbones.ResNet` inserts a plugin after
 conv1, conv2 or conv3 of *every* bottleneck of the selected stages. The
 papers also place single blocks elsewhere:
 
-* seed 001 (GCNet) Table 5a: one block "right before the last residual block
+* Cao et al. (GCNet) Table 5a: one block "right before the last residual block
   of c4"; Table 5b "afterAdd": the block is applied to the residual block's
   output, after the sum with the shortcut (and its ReLU);
-* seed 003 (ENL) Tables 2 and 4 "+1NL, BU" and seed 004 (OCNet) §4.5 /
+* Levi & Ullman (ENL) Tables 2 and 4 "+1NL, BU" and Yuan et al. (OCNet) §4.5 /
   Table 12: one non-local (or ISA) block before the last block of res4, as
   in Wang et al.'s non-local Mask R-CNN.
 

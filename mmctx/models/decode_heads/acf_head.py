@@ -1,5 +1,5 @@
 """Attentional Class Feature head (ACFNet, Zhang et al. ICCV 2019), a comparison head of
-seed 000 Table 1 ("ACFModule").
+Woo et al. (GCNL) Table 1 ("ACFModule").
 
 On the head features F in R^{C x L} (L = H*W) and a coarse segmentation
 P = softmax_k(coarse classifier(F)) in R^{L x K}:

@@ -1,4 +1,4 @@
-"""FCN + Compact Generalized Non-local (Yue et al., NeurIPS 2018), a comparison head of seed 004.
+"""FCN + Compact Generalized Non-local (Yue et al., NeurIPS 2018), a comparison head of Yuan et al. (OCNet).
 
 CGNL treats every (channel, position) pair of a channel group as one element, so that for
 group g with vectors theta, phi, g of length C_g * H * W (Yue et al. Eq. 5)::

@@ -1,7 +1,7 @@
-"""CCNet-style context heads of GCNet (seed 001 §5.4, Tables 12-13).
+"""CCNet-style context heads of GCNet (Cao et al. (GCNet) §5.4, Tables 12-13).
 
 "The c5 feature is encoded by a context operator (e.g. CCNet, GCNet, SNLNet, NLNet) and
-concatenated with c5 before the pixel-wise classification layer" (seed 001 §5.4; Table 13's
+concatenated with c5 before the pixel-wise classification layer" (Cao et al. (GCNet) §5.4; Table 13's
 "†" rows: concat of stride-8 c5 and the context head, then a 3x3 conv). Layout, as mmseg's
 CCHead / NLHead: conv 3x3 (2048 -> 512) -> context block -> conv 3x3 -> concat c5 ->
 conv 3x3 -> classifier. With ``context_cfg=None`` it is the FCN "baseline†" of Tables 12-13.
@@ -25,7 +25,7 @@ class ContextBlockHead(FCNHead):
     """FCN head (2 convs, concat input) with a context block between its two convs.
 
     Args:
-        context_cfg: block config without ``in_channels`` (default: seed 001's GC block,
+        context_cfg: block config without ``in_channels`` (default: Cao et al.'s GC block,
             r = 4 for segmentation); ``None`` for the plain FCN baseline.
         **kwargs: :class:`FCNHead` arguments (``num_convs`` 2, ``concat_input`` True).
     """

@@ -1,4 +1,4 @@
-"""FCN + Efficient Attention (Shen et al., WACV 2021), a comparison head of seed 004 Tables 3-4.
+"""FCN + Efficient Attention (Shen et al., WACV 2021), a comparison head of Yuan et al. (OCNet) Tables 3-4.
 
 Efficient attention (Shen et al. Eq. 3, per head i, on n = H*W positions)::
 

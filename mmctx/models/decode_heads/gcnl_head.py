@@ -1,6 +1,6 @@
-"""FCN + GCNL (seed 000 Table 1, "FCN + Ours"; §3.2 "Two instantiations").
+"""FCN + GCNL (Woo et al. (GCNL) Table 1, "FCN + Ours"; §3.2 "Two instantiations").
 
-The FCN-based instantiation appends the GCNL block (seed 000 Eqs. 1-9) to the
+The FCN-based instantiation appends the GCNL block (Woo et al. (GCNL) Eqs. 1-9) to the
 FCN head: conv 3x3 -> GCNL -> conv 3x3 -> (concat input, conv) -> classifier,
 the layout mmseg's ``NLHead`` / ``GCHead`` use for their blocks, so the
 Table 1 rows differ only in the block.
@@ -18,7 +18,7 @@ class GCNLHead(FCNHead):
     """FCN head with a :class:`~mmctx.models.layers.GCNLBlock` between its two convs.
 
     Args:
-        num_heads: GCNL heads (8 in seed 000).
+        num_heads: GCNL heads (8 in Woo et al. (GCNL)).
         reduction: GCNL embedding reduction C^ = C / reduction.
         attn_drop: dropout on the relation matrix.
         block_cfg: further GCNLBlock arguments (use_context, use_rel_pos, ...).

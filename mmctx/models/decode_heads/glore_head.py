@@ -1,5 +1,5 @@
 """FCN + GloRe unit (Chen et al., CVPR 2019, "Graph-Based Global Reasoning Networks"),
-a comparison head of seed 000 Table 1.
+a comparison head of Woo et al. (GCNL) Table 1.
 
 GloRe unit, on X in R^{C x L} (L = H*W positions):
 - reduce and project (Chen et al. Eq. 1-2): X' = phi(X) in R^{C' x L} (1x1 conv),
