@@ -17,8 +17,10 @@
 #      from the PyPI source release when missing (~20 min on 2 cores, once
 #      per machine; PyPI has no mmcv 2.1.0 wheel for this torch);
 #   3. mmengine / mmdet / mmseg and the rest of requirements.txt, the test
-#      tools, panopticapi (PyPI: panopticapi-lite; mmdet's panoptic loading
-#      and metric import it), and mmctx itself in editable mode.
+#      tools of requirements-test.txt (pytest, onnx + onnxruntime for the
+#      export tests), panopticapi
+#      (PyPI: panopticapi-lite; mmdet's panoptic loading and metric import
+#      it), and mmctx itself in editable mode.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,7 +35,8 @@ log() { echo "[setup_env] $*" >&2; }
 
 # What the environment is made from: a change to any of these re-runs setup.
 fingerprint() {
-    cat "$REPO/requirements.txt" "$REPO/setup.py" "$REPO/tools/setup_env.sh"
+    cat "$REPO/requirements.txt" "$REPO/requirements-test.txt" "$REPO/setup.py" \
+        "$REPO/tools/setup_env.sh"
     echo "$TORCH_VERSION $MMCV_VERSION $VENV"
 }
 FINGERPRINT="$(fingerprint | sha256sum | cut -d' ' -f1)"
@@ -98,7 +101,7 @@ log "OpenMMLab packages, requirements and test tools"
 # against (its compiled ops would fail to load).
 "${PIP[@]}" install -q "torch==$TORCH_VERSION" "mmengine==0.10.7" "mmdet==3.3.0" \
     "mmsegmentation==1.2.2" pycocotools ftfy regex -r "$REPO/requirements.txt" \
-    "pytest>=7" "pytest-xdist>=3" "panopticapi-lite==0.2.0"
+    -r "$REPO/requirements-test.txt" "panopticapi-lite==0.2.0"
 # That resolution upgrades setuptools for torch (>= 77), but mmengine imports
 # pkg_resources at run time (is_installed): back to < 70, on its own so that
 # pip only warns about torch's wish.
