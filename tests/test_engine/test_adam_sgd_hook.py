@@ -46,6 +46,19 @@ def test_switches_at_configured_iteration():
     assert opt.state[model.weight]['momentum_buffer'] is not None
 
 
+def _lr_of_each_iteration(hook, runner, model, iters):
+    """Run ``iters`` iterations as the runner calls the hook; the lr each one used."""
+    lrs = []
+    for it in range(iters):
+        runner.iter = it
+        hook.before_train_iter(runner, it)
+        lrs.append(runner.optim_wrapper.optimizer.param_groups[0]['lr'])
+        runner.optim_wrapper.update_params(model(torch.randn(3, 4)).pow(2).sum())
+        for s in runner.param_schedulers:
+            s.step()
+    return lrs
+
+
 def test_a_decay_before_the_switch_carries_over():
     """Milestone at step 1, switch at step 3: SGD starts at 0.1 x its lr, not at its lr."""
     from mmengine.registry import HOOKS
@@ -54,14 +67,7 @@ def test_a_decay_before_the_switch_carries_over():
                                                      by_epoch=False)])
     hook = HOOKS.build(dict(type='AdamToSGDHook', switch_iter=3,
                             sgd_cfg=dict(type='SGD', lr=0.1, momentum=0.9)))
-    lrs = []
-    for it in range(6):
-        runner.iter = it
-        hook.before_train_iter(runner, it)
-        lrs.append(runner.optim_wrapper.optimizer.param_groups[0]['lr'])
-        runner.optim_wrapper.update_params(model(torch.randn(3, 4)).pow(2).sum())
-        for s in runner.param_schedulers:
-            s.step()
+    lrs = _lr_of_each_iteration(hook, runner, model, 6)
     assert lrs == pytest.approx([1e-3, 1e-4, 1e-4, 0.01, 0.001, 0.001])
     assert runner.optim_wrapper.optimizer.param_groups[0]['initial_lr'] == pytest.approx(0.1)
 
@@ -73,14 +79,7 @@ def test_a_switch_during_warm_up_keeps_warming_up():
                                                   by_epoch=False)])
     hook = HOOKS.build(dict(type='AdamToSGDHook', switch_iter=2,
                             sgd_cfg=dict(type='SGD', lr=0.1)))
-    lrs = []
-    for it in range(6):
-        runner.iter = it
-        hook.before_train_iter(runner, it)
-        lrs.append(runner.optim_wrapper.optimizer.param_groups[0]['lr'])
-        runner.optim_wrapper.update_params(model(torch.randn(3, 4)).pow(2).sum())
-        for s in runner.param_schedulers:
-            s.step()
+    lrs = _lr_of_each_iteration(hook, runner, model, 6)
     # linear factor 0.25, 0.5, 0.75, 1, 1, 1 of 1e-3 (Adam), then of 0.1 (SGD)
     assert lrs == pytest.approx([2.5e-4, 5e-4, 0.075, 0.1, 0.1, 0.1])
 
