@@ -352,5 +352,5 @@ def test_gc_block_without_norm_and_relu_is_a_linear_bottleneck():
         with torch.no_grad():
             torch.testing.assert_close(block(x), ref, rtol=1e-4, atol=1e-4)
         assert len(block.channel_add) == (3 if act else 2)
-    with pytest.raises(ValueError, match="act must be 'ReLU' or None"):
+    with pytest.raises(ValueError, match=r"act must be one of \('ReLU', None\), got 'GELU'"):
         GlobalContextBlock(32, act='GELU')

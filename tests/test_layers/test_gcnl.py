@@ -265,7 +265,9 @@ def test_ebfpn_init_keeps_xavier_and_zero_output_through_block_contract():
     """EBFPN no longer reaches into the refiner: mmengine's init runs the
     neck's Xavier init on every conv, then the refiner's init_weights."""
     from mmdet.registry import MODELS as DET
-    neck = DET.build(dict(type='EBFPN', in_channels=16, num_levels=3, refine_level=1))
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmdet'):  # whatever an earlier test left
+        neck = DET.build(dict(type='EBFPN', in_channels=16, num_levels=3, refine_level=1))
     assert neck.refine.pool_order == 'before' and neck.refine.sub_sample
     for p in neck.refine.parameters():
         torch.nn.init.normal_(p, std=0.3)

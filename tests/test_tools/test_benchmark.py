@@ -73,10 +73,13 @@ TABLE4_CONFIGS = {
 
 def config_head(path):
     """The config's decode head, built by mmseg's MODELS, SyncBN reverted, fed one map."""
+    from mmengine.registry import DefaultScope
     from mmseg.registry import MODELS
     head = copy.deepcopy(Config.fromfile(path).model.decode_head)
     head.in_index = 0
-    return revert_sync_batchnorm(MODELS.build(head)).eval()
+    # whatever scope an earlier test in this process left as the default
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        return revert_sync_batchnorm(MODELS.build(head)).eval()
 
 
 def settings(module):
