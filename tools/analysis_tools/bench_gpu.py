@@ -491,9 +491,10 @@ def write_report(args, device):
                           info['cuda'], info['cudnn'], info['mmcv'], info['python']]]), '']
     if modules:
         lines += ['## Blocks and heads in inference (OCNet Table 4 / Fig. 4 protocol)', '',
-                  'Peak memory (MiB, allocator peak), GFLOPs (traced, attention products '
-                  'included), median time; fp16 / bf16 under autocast. The paper columns: '
-                  'OCNet Table 4, one V100, PyTorch 0.4.1, fp32.', '']
+                  'Peak memory (MiB, allocator peak), GFLOPs (2 x multiply-adds, attention '
+                  'products included: OCNet Table 4\'s unit), median time; fp16 / bf16 '
+                  'under autocast. The paper columns: OCNet Table 4, one V100, PyTorch '
+                  '0.4.1, fp32.', '']
         body = []
         for r in modules:
             body.append([r.get('kind', ''), r['module'], r.get('impl', ''), r.get('dtype', ''),
