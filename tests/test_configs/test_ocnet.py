@@ -133,6 +133,24 @@ def test_entry_has_the_training_setting_of_its_data_set(name):
     assert (md.get('Variant') == 'official') == (md['Head'] in OC_HEADS)
 
 
+@pytest.mark.parametrize('name', _entries('Instance Segmentation'))
+def test_entry_has_the_mask_rcnn_setting_of_the_paper(name):
+    """§4.5: batch 16, SGD lr 0.02, weight decay 1e-4; the 1x schedule (90k iterations,
+    steps at 60k / 80k) is mmdet's 12 epochs with steps after 8 and 11, the 2x 24
+    epochs with steps after 16 and 22; one block (NL or ISA) before res4's last block."""
+    md = MODELS[name]['Metadata']
+    epochs, steps = {'1x': (12, [8, 11]), '2x': (24, [16, 22])}[md['Schedule']]
+    assert (md['Epochs'], md['LR steps (epochs)']) == (epochs, steps)
+    assert (md['Optimizer'], md['lr'], md['Weight decay'], md['Batch size']) == (
+        'SGD', 0.02, 1e-4, 16)
+    assert (md['Dataset'], md['Backbone'], md['Neck']) == ('COCO', 'R-50', 'FPN')
+    row, = MODELS[name]['Paper Rows']
+    label = {'none': 'Mask-RCNN', 'NL': '+ NL', 'ISA': '+ ISA'}[md['Context module']]
+    assert row['Row'] == f'{label}, {md["Schedule"]}'
+    if md['Context module'] == 'ISA':  # the default ISA of the paper (P_h = P_w = 8)
+        assert (md['ISA groups (P_h x P_w)'], md['ISA order']) == ('8 x 8', 'global-local')
+
+
 def _value(v):
     """Config values as YAML reads them: tuples as lists."""
     if isinstance(v, (tuple, list)):
