@@ -138,14 +138,14 @@ PAPER_ENTRIES: List[CostEntry] = [
               'configs/gsa/faster-rcnn_r50-caffe-c4-gsa_adam-sgd-1x_coco-600.py', _GSA),
     # Levi, Ullman (ENL), Table 4: Faster R-CNN R-50 FPN at 600 px
     CostEntry('ENL', 'Faster R-CNN R-50 FPN (baseline)',
-              'configs/enl/faster-rcnn_r50_fpn_360k_coco-600.py', _DET600, baseline=True),
-    CostEntry('ENL', '+1 NL, BU (c4)', 'configs/enl/faster-rcnn_r50_fpn-nl-bu_360k_coco-600.py',
+              'configs/enl/faster-rcnn_r50_fpn_2xb2-360k_coco-600.py', _DET600, baseline=True),
+    CostEntry('ENL', '+1 NL, BU (c4)', 'configs/enl/faster-rcnn_r50_fpn-nl-bu_2xb2-360k_coco-600.py',
               _DET600),
     CostEntry('ENL', '+3 NL, TD (explicit)',
-              'configs/enl/faster-rcnn_r50_fpn-nl-td_360k_coco-600.py', _DET600,
+              'configs/enl/faster-rcnn_r50_fpn-nl-td_2xb2-360k_coco-600.py', _DET600,
               claim='O((HW)^2) memory in each block'),
     CostEntry('ENL', '+3 ENL, TD (efficient)',
-              'configs/enl/faster-rcnn_r50_fpn-enl-td_360k_coco-600.py', _DET600,
+              'configs/enl/faster-rcnn_r50_fpn-enl-td_2xb2-360k_coco-600.py', _DET600,
               claim='O(HW) memory in each block'),
     # Yuan et al. (OCNet), Tables 1-5: dilated R-101 on Cityscapes, R-50 on ADE20K
     CostEntry('OCNet', 'Dilated R-101 (baseline)',

@@ -12,9 +12,11 @@ import torch
 import torch.nn.functional as F
 
 from det_helpers import CONFIGS, build_detector, det_configs, train_step
+from mmctx.utils.metafile import metafile_models
 from zoo_helpers import readme_params
 
-ENL_CONFIGS = det_configs('enl')
+# every ENL config is a detector (configs/enl/metafile.yml lists them; no config walk here)
+ENL_CONFIGS = sorted(osp.join(CONFIGS, 'enl', name) for name in metafile_models('enl'))
 GSA_CONFIGS = det_configs('gsa')
 
 
@@ -25,8 +27,10 @@ def _count(module):
 @pytest.mark.parametrize('path', ENL_CONFIGS, ids=osp.basename)
 def test_enl_config_one_step(path):
     model, cfg = build_detector(path)
-    ours = readme_params('enl', 'Detection')[osp.basename(path)]
-    assert _count(model) / 1e6 == pytest.approx(ours, abs=0.006)  # README: all params
+    # the metafile's "Parameters (M)": all params, frozen ones included (the settings of
+    # each config against its row: tests/test_configs/test_enl.py)
+    ours = metafile_models('enl')[osp.basename(path)]['Metadata']['Parameters (M)']
+    assert _count(model) / 1e6 == pytest.approx(ours, abs=0.006)
     loss = train_step(model, size=128)
     assert torch.isfinite(loss)
     grads = [p.grad for n, p in model.named_parameters()
@@ -34,84 +38,6 @@ def test_enl_config_one_step(path):
     if cfg.model.neck.type == 'ENLFPN':
         assert len(model.neck.td_blocks) == 3
         assert grads and all(g is not None for g in grads)
-
-
-# Levi & Ullman's rows: where the block sits ('td': ENLFPN at res5, res4, res3;
-# 'bu': one block after layer3[4]'s add) and its settings (None: no block).
-# mode, similarity, phi_norm, theta_norm, pos_enc, pos_fusion
-_NL = ('explicit', 'exp', 'none', 'none')
-_ENL = ('efficient', 'dot', 'softmax', 'none')
-ENL_ROWS = {
-    'faster-rcnn_r50_fpn_360k_coco-800.py': (800, None, None),  # T2 baseline
-    'faster-rcnn_r50_fpn-nl-bu_360k_coco-800.py': (800, 'bu', _NL + ('none', None)),
-    'faster-rcnn_r50_fpn-nl-bu-dct_360k_coco-800.py': (800, 'bu', _NL + ('dct', 'add')),
-    'faster-rcnn_r50_fpn-enl-td-dct_360k_coco-800.py': (800, 'td', _ENL + ('dct', 'add')),
-    'faster-rcnn_r50_fpn_360k_coco-600.py': (600, None, None),  # T4 baseline
-    'faster-rcnn_r50_fpn-nl-bu_360k_coco-600.py': (600, 'bu', _NL + ('none', None)),
-    'faster-rcnn_r50_fpn-3conv5-td_360k_coco-600.py': (600, 'td', 'conv5'),
-    'faster-rcnn_r50_fpn-nl-td_360k_coco-600.py': (600, 'td', _NL + ('none', None)),
-    'faster-rcnn_r50_fpn-enl-td_360k_coco-600.py': (600, 'td', _ENL + ('none', None)),
-    'faster-rcnn_r50_fpn-enl-td-dct_360k_coco-600.py': (600, 'td', _ENL + ('dct', 'add')),
-    # Table 3: the original NL with each position term
-    'faster-rcnn_r50_fpn-nl-td-l1-mul_360k_coco-600.py': (600, 'td', _NL + ('l1', 'mul')),
-    'faster-rcnn_r50_fpn-nl-td-l1-add_360k_coco-600.py': (600, 'td', _NL + ('l1', 'add')),
-    'faster-rcnn_r50_fpn-nl-td-cos-mul_360k_coco-600.py': (600, 'td', _NL + ('dct', 'mul')),
-    'faster-rcnn_r50_fpn-nl-td-cos-add_360k_coco-600.py': (600, 'td', _NL + ('dct', 'add')),
-    # Table 5: normalisations
-    'faster-rcnn_r50_fpn-inl-td_360k_coco-600.py':
-    (600, 'td', ('explicit', 'dot', '1/N', 'none', 'none', None)),
-    'faster-rcnn_r50_fpn-enl-td-softmax-tanh_360k_coco-600.py':
-    (600, 'td', ('efficient', 'dot', 'softmax', 'tanh', 'none', None)),
-    'faster-rcnn_r50_fpn-enl-td-1n_360k_coco-600.py':
-    (600, 'td', ('efficient', 'dot', '1/N', 'none', 'none', None)),
-    'faster-rcnn_r50_fpn-enl-td-1n-tanh_360k_coco-600.py':
-    (600, 'td', ('efficient', 'dot', '1/N', 'tanh', 'none', None)),
-    'faster-rcnn_r50_fpn-enl-td-nonorm_360k_coco-600.py':
-    (600, 'td', ('efficient', 'dot', 'none', 'none', 'none', None)),
-}
-
-
-def test_enl_config_settings_match_their_row():
-    """Every ENL config holds its table row's placement, block settings
-    (the effective ones, defaults resolved by the block) and image scale."""
-    from mmengine.config import Config
-    from mmctx.models.layers import EfficientNonLocal2d
-    assert set(ENL_ROWS) == {osp.basename(p) for p in ENL_CONFIGS}
-    for path in ENL_CONFIGS:
-        name = osp.basename(path)
-        short, place, settings = ENL_ROWS[name]
-        cfg = Config.fromfile(path)
-        scales = {t.scale for t in cfg.test_dataloader.dataset.pipeline
-                  if t.type == 'Resize'}
-        assert scales == {(1333, 800) if short == 800 else (1000, 600)}, name
-        neck, backbone = cfg.model.neck, cfg.model.backbone
-        plugins = backbone.get('plugins') or []
-        if place == 'td':
-            assert neck.type == 'ENLFPN' and tuple(neck.block_levels) == (3, 2, 1)
-            assert not plugins, name
-            block = dict(neck.block_cfg)
-        else:
-            assert neck.type == 'FPN', name
-        if place == 'bu':
-            assert len(plugins) == 1, name
-            plugin = plugins[0]
-            assert (tuple(plugin.stages), plugin.position, tuple(plugin.blocks)) == (
-                (False, False, True, False), 'after_add', (-2, )), name
-            block = dict(plugin.cfg)
-        if place is None:
-            assert not plugins, name
-            continue
-        assert block.pop('init_std') == 0.01, name  # §4
-        if settings == 'conv5':
-            assert block == dict(type='conv5'), name
-            continue
-        assert block.pop('type') == 'EfficientNonLocal2d', name
-        module = EfficientNonLocal2d(16, **block)
-        assert module.inter_channels == 8, name  # reduction 2
-        got = (module.mode, module.similarity, module.phi_norm,
-               module.theta_norm, module.pos_enc,
-               module.pos_fusion if module.pos_enc != 'none' else None)
-        assert got == settings, name
 
 
 @pytest.mark.parametrize('path', GSA_CONFIGS, ids=osp.basename)

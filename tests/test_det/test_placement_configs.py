@@ -20,12 +20,12 @@ from mmctx.models.backbones import ContextBottleneck, ContextResNet
 
 # config -> (baseline config, block type, plugin name inside the block)
 PLACEMENTS = {
-    'enl/faster-rcnn_r50_fpn-nl-bu_360k_coco-800.py':
-    ('enl/faster-rcnn_r50_fpn_360k_coco-800.py', 'EfficientNonLocal2d', 'enl'),
-    'enl/faster-rcnn_r50_fpn-nl-bu-dct_360k_coco-800.py':
-    ('enl/faster-rcnn_r50_fpn_360k_coco-800.py', 'EfficientNonLocal2d', 'enl'),
-    'enl/faster-rcnn_r50_fpn-nl-bu_360k_coco-600.py':
-    ('enl/faster-rcnn_r50_fpn_360k_coco-600.py', 'EfficientNonLocal2d', 'enl'),
+    'enl/faster-rcnn_r50_fpn-nl-bu_2xb2-360k_coco-800.py':
+    ('enl/faster-rcnn_r50_fpn_2xb2-360k_coco-800.py', 'EfficientNonLocal2d', 'enl'),
+    'enl/faster-rcnn_r50_fpn-nl-bu-dct_2xb2-360k_coco-800.py':
+    ('enl/faster-rcnn_r50_fpn_2xb2-360k_coco-800.py', 'EfficientNonLocal2d', 'enl'),
+    'enl/faster-rcnn_r50_fpn-nl-bu_2xb2-360k_coco-600.py':
+    ('enl/faster-rcnn_r50_fpn_2xb2-360k_coco-600.py', 'EfficientNonLocal2d', 'enl'),
     'ocnet/mask-rcnn_r50_fpn-nl-c4_1x_coco.py':
     ('ocnet/mask-rcnn_r50_fpn_1x_coco.py', 'NonLocal2dBlock', 'nl'),
     'ocnet/mask-rcnn_r50_fpn-nl-c4_2x_coco.py':

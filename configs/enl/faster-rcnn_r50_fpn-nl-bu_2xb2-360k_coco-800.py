@@ -3,7 +3,7 @@
 # the last residual block of res4 (ResNet-50 layer3[4]'s output, after its add).
 # The NL is the paper's original one (Eq. 2, embedded Gaussian normalised by
 # Z), as on the TD stream: N(0, 0.01) init, no BN inside (§4).
-_base_ = ['./_base_/faster-rcnn_r50_fpn_360k_coco-800.py']
+_base_ = ['./_base_/faster-rcnn_r50_fpn_2xb2-360k_coco-800.py']
 
 model = dict(backbone=dict(
     type='ContextResNet',

@@ -1,6 +1,6 @@
 # Levi & Ullman (ENL) Table 5 row "ENL softmax / tanh".
 # Context blocks on the TD stream at res5, res4, res3 (ENLFPN).
-_base_ = ['./_base_/faster-rcnn_r50_fpn_360k_coco-600.py']
+_base_ = ['./_base_/faster-rcnn_r50_fpn_2xb2-360k_coco-600.py']
 
 model = dict(neck=dict(type='ENLFPN', block_levels=(3, 2, 1),
                        block_cfg=dict(type='EfficientNonLocal2d', reduction=2, mode='efficient', phi_norm='softmax', theta_norm='tanh', init_std=0.01)))

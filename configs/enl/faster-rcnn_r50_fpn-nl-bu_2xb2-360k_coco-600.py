@@ -1,6 +1,6 @@
 # Levi & Ullman (ENL) Table 4 row "+1 NL, BU" (shorter side 600): one original non-local
 # block right before the last residual block of res4, as in Table 2.
-_base_ = ['./_base_/faster-rcnn_r50_fpn_360k_coco-600.py']
+_base_ = ['./_base_/faster-rcnn_r50_fpn_2xb2-360k_coco-600.py']
 
 model = dict(backbone=dict(
     type='ContextResNet',

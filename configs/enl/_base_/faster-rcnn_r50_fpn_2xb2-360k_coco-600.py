@@ -1,6 +1,6 @@
 # Levi & Ullman (ENL) §5.2 ablations (Tables 3-5): the §4 recipe at shorter side 600
 # (longer side capped at 1000, Detectron's setting for 600).
-_base_ = ['./faster-rcnn_r50_fpn_360k_coco-800.py']
+_base_ = ['./faster-rcnn_r50_fpn_2xb2-360k_coco-800.py']
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
