@@ -136,7 +136,106 @@ def test_bad_predictions_are_named(tool_cm, data, tmp_path):
         tool_cm.main([cfg, pred_dir, '--out', str(tmp_path / 'x.png')])
     with pytest.raises(FileNotFoundError, match='prediction not found: .*nothing.pkl'):
         tool_cm.main([cfg, str(tmp_path / 'nothing.pkl')])
-    det = write_config(tmp_path, "_base_ = %r\ndefault_scope = 'mmdet'\n" % osp.join(
-        REPO, 'configs', '_base_', 'datasets', 'shapes_detection.py'), 'det.py')
-    with pytest.raises(ValueError, match="default_scope is 'mmdet'"):
-        tool_cm.main([det, pred_dir])
+    other = write_config(tmp_path, "default_scope = 'mmpretrain'\n", 'other.py')
+    with pytest.raises(ValueError, match="default_scope must be mmdet or mmseg, got 'mmpretrain'"):
+        tool_cm.main([other, pred_dir])
+
+
+# ---------------------------------------------------------------- detection
+def slow_detection_matrix(gt_boxes, gt_labels, boxes, labels, scores, num_classes,
+                          score_thr, iou_thr):
+    """mmdet's convention, one detection and one box at a time."""
+    def iou(a, b):
+        w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+        h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+        return w * h / union if union > 0 else 0.0
+    matrix = np.zeros((num_classes + 1, num_classes + 1), np.int64)
+    found = [False] * len(gt_boxes)
+    for box, label, score in zip(boxes, labels, scores):
+        if score < score_thr:
+            continue
+        overlapped = False
+        for g, (gt_box, gt_label) in enumerate(zip(gt_boxes, gt_labels)):
+            if iou(box, gt_box) >= iou_thr:
+                overlapped = True
+                matrix[gt_label, label] += 1
+                if gt_label == label:
+                    found[g] = True
+        if not overlapped:
+            matrix[num_classes, label] += 1
+    for g, gt_label in enumerate(gt_labels):
+        if not found[g]:
+            matrix[gt_label, num_classes] += 1
+    return matrix
+
+
+def test_detection_matrix_by_hand(tool_cm):
+    gt_boxes = [[0, 0, 10, 10], [20, 20, 30, 30], [50, 50, 60, 60]]
+    gt_labels = [0, 1, 1]
+    boxes = [[0, 0, 10, 11],        # class 0 on the class-0 box: found
+             [21, 20, 30, 30],      # class 0 on a class-1 box: confused
+             [100, 100, 110, 110],  # class 1 on background
+             [0, 0, 10, 10]]        # class 1 on the class-0 box, below the score threshold
+    matrix = tool_cm.detection_confusion_matrix(gt_boxes, gt_labels, boxes, [0, 0, 1, 1],
+                                                [0.9, 0.8, 0.7, 0.1], 2, 0.3, 0.5)
+    # rows: ground truth circle / square / background; both class-1 boxes are missed
+    assert matrix.tolist() == [[1, 0, 0], [1, 0, 2], [0, 1, 0]]
+
+
+def test_detection_matrix_matches_the_slow_count(tool_cm):
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        n_gt, n_det = rng.integers(0, 6), rng.integers(0, 9)
+        xy = rng.uniform(0, 40, (n_gt, 2))
+        gt = np.concatenate([xy, xy + rng.uniform(5, 20, (n_gt, 2))], 1)
+        # detections: jittered boxes and random ones
+        src = gt[rng.integers(0, max(n_gt, 1), n_det)] if n_gt else np.zeros((n_det, 4))
+        det = src + rng.normal(0, 3, (n_det, 4))
+        det[:, 2:] = np.maximum(det[:, 2:], det[:, :2] + 1)
+        gl, dl = rng.integers(0, 3, n_gt), rng.integers(0, 3, n_det)
+        sc = rng.uniform(0, 1, n_det)
+        assert np.array_equal(
+            tool_cm.detection_confusion_matrix(gt, gl, det, dl, sc, 3, 0.3, 0.5),
+            slow_detection_matrix(gt.tolist(), gl.tolist(), det.tolist(), dl.tolist(),
+                                  sc.tolist(), 3, 0.3, 0.5))
+
+
+def test_detection_results_pkl(tool_cm, tmp_path, shapes_root):
+    """Detections made from the shapes ground truth: one box relabelled, one
+    shifted off its object, one on background, one below the threshold."""
+    import json
+    cfg = write_config(tmp_path, (
+        "_base_ = {!r}\ndefault_scope = 'mmdet'\n"
+        "test_dataloader = dict(dataset=dict(data_root={!r}))\n").format(
+            osp.join(REPO, 'configs', '_base_', 'datasets', 'shapes_detection.py'),
+            shapes_root), 'det.py')
+    coco = json.load(open(osp.join(shapes_root, 'annotations', 'instances_val.json')))
+    cat_index = {c['id']: i for i, c in enumerate(sorted(coco['categories'],
+                                                         key=lambda c: c['id']))}
+    results, expected = [], np.zeros((5, 5), np.int64)
+    for k, img in enumerate(coco['images']):
+        anns = [a for a in coco['annotations'] if a['image_id'] == img['id']
+                and not a.get('iscrowd', 0)]
+        gt = [[a['bbox'][0], a['bbox'][1], a['bbox'][0] + a['bbox'][2],
+               a['bbox'][1] + a['bbox'][3]] for a in anns]
+        gl = [cat_index[a['category_id']] for a in anns]
+        boxes, labels, scores = [list(b) for b in gt], list(gl), [0.9] * len(gt)
+        labels[0] = (labels[0] + 1) % 4
+        boxes[-1] = [v + 40 for v in boxes[-1]]
+        boxes += [[0, 0, 3, 3], gt[1]]
+        labels += [k % 4, gl[1]]
+        scores += [0.5, 0.2]
+        results.append(dict(img_id=img['id'], img_path=img['file_name'], pred_instances=dict(
+            bboxes=torch.tensor(boxes), labels=torch.tensor(labels),
+            scores=torch.tensor(scores))))
+        expected += slow_detection_matrix(gt, gl, boxes, labels, scores, 4, 0.3, 0.5)
+    pkl = tmp_path / 'det.pkl'
+    pkl.write_bytes(pickle.dumps(results))
+    matrix, classes, _ = tool_cm.main([cfg, str(pkl), '--out', str(tmp_path / 'det.png')])
+    assert classes == ['circle', 'square', 'triangle', 'star', 'background']
+    assert np.array_equal(matrix, expected)
+    assert matrix[4].sum() >= 4 and matrix[:4, 4].sum() >= 4  # background row and column
+    assert (tmp_path / 'det.png').stat().st_size > 1000
+    with pytest.raises(ValueError, match='the .pkl of tools/test.py --out'):
+        tool_cm.main([cfg, str(tmp_path)])

@@ -1,4 +1,4 @@
-"""Confusion matrix of a segmentor's predictions on its config's test set.
+"""Confusion matrix of a segmentor's (or detector's) predictions on its config's test set.
 
     python tools/test.py CONFIG CKPT --out work_dirs/pred          # mmseg: label maps
     python tools/analysis_tools/confusion_matrix.py CONFIG work_dirs/pred \
@@ -18,6 +18,15 @@ The PNG shows it normalised per row (each ground-truth class sums to 100 %);
 the per-class IoU printed is derived from it,
 ``IoU_c = M[c, c] / (sum_j M[c, j] + sum_i M[i, c] - M[c, c])``, the IoU of
 mmseg's ``IoUMetric``.
+
+Detection (an ``mmdet`` config; PREDICTION is the ``.pkl`` of
+``tools/test.py CONFIG CKPT --out results.pkl``) follows mmdet's convention,
+with a background row and column: each detection scoring at least
+``--score-thr`` counts once in ``M[gt class, its class]`` for every
+ground-truth box it overlaps with IoU >= ``--tp-iou-thr``, and once in
+``M[background, its class]`` when it overlaps none; a ground-truth box that no
+detection of its class overlaps counts in ``M[its class, background]``.
+Crowd (ignored) boxes are left out.
 """
 import argparse
 import copy
@@ -64,15 +73,44 @@ def normalize_rows(matrix):
     return np.divide(matrix, sums, out=np.zeros_like(matrix), where=sums > 0)
 
 
-def build_test_set(cfg):
+def box_iou(a, b):
+    """(len(a), len(b)) IoU of boxes (x1, y1, x2, y2)."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    area_a = (a[:, 2:] - a[:, :2]).clip(0).prod(-1)
+    area_b = (b[:, 2:] - b[:, :2]).clip(0).prod(-1)
+    union = area_a[:, None] + area_b[None] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def detection_confusion_matrix(gt_boxes, gt_labels, boxes, labels, scores, num_classes,
+                               score_thr=0.3, iou_thr=0.5):
+    """(C + 1, C + 1) counts of one image, index C being the background (see the module doc)."""
+    matrix = np.zeros((num_classes + 1, num_classes + 1), np.int64)
+    gt_labels = np.asarray(gt_labels, np.int64).reshape(-1)
+    keep = np.asarray(scores).reshape(-1) >= score_thr
+    labels = np.asarray(labels, np.int64).reshape(-1)[keep]
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)[keep]
+    hits = box_iou(boxes, gt_boxes) >= iou_thr  # (detections, ground truth)
+    det_idx, gt_idx = np.nonzero(hits)
+    np.add.at(matrix, (gt_labels[gt_idx], labels[det_idx]), 1)
+    np.add.at(matrix, (num_classes, labels[~hits.any(1)]), 1)
+    found = (hits & (labels[:, None] == gt_labels[None])).any(0)
+    np.add.at(matrix, (gt_labels[~found], num_classes), 1)
+    return matrix
+
+
+def build_test_set(cfg, scope):
     import mmctx  # noqa: F401  (registers mmctx modules)
     from mmengine.registry import init_default_scope
-    scope = cfg.get('default_scope', 'mmseg')
-    if scope != 'mmseg':
-        raise ValueError(f'{cfg.filename}: default_scope is {scope!r}; the confusion matrix '
-                         'is computed for mmseg (semantic segmentation) configs')
-    init_default_scope('mmseg')
-    from mmseg.registry import DATASETS
+    init_default_scope(scope)
+    if scope == 'mmdet':
+        from mmdet.registry import DATASETS
+    else:
+        from mmseg.registry import DATASETS
     dataset_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
     dataset_cfg.pipeline = []
     return DATASETS.build(dataset_cfg)
@@ -119,9 +157,44 @@ def load_prediction(entry):
     return value, saved
 
 
+def compute_detection(cfg, prediction, score_thr=0.3, iou_thr=0.5):
+    """(matrix, class names + ['background']) of a detection .pkl against the test set."""
+    if not prediction.endswith(('.pkl', '.pickle')):
+        raise ValueError(f'a detection prediction is the .pkl of tools/test.py --out, '
+                         f'got {prediction}')
+    if not osp.isfile(prediction):
+        raise FileNotFoundError(f'prediction not found: {prediction}')
+    dataset = build_test_set(cfg, 'mmdet')
+    classes = list(dataset.metainfo['classes'])
+    with open(prediction, 'rb') as f:
+        results = pickle.load(f)
+    by_id = {}
+    for i, result in enumerate(results):
+        if 'pred_instances' not in result or 'img_id' not in result:
+            raise KeyError(f'{prediction}: result {i} has no pred_instances / img_id '
+                           '(not an mmdet detection result)')
+        by_id[result['img_id']] = result['pred_instances']
+    matrix = np.zeros((len(classes) + 1, len(classes) + 1), np.int64)
+    progress = ProgressBar(len(dataset))
+    for i in range(len(dataset)):
+        info = dataset.get_data_info(i)
+        if info['img_id'] not in by_id:
+            raise FileNotFoundError(f'{prediction} has no prediction for image '
+                                    f'{info["img_id"]} ({info["img_path"]})')
+        pred = {k: v.numpy() if hasattr(v, 'numpy') else np.asarray(v)
+                for k, v in by_id[info['img_id']].items() if k in ('bboxes', 'labels', 'scores')}
+        gts = [inst for inst in info['instances'] if not inst.get('ignore_flag', 0)]
+        matrix += detection_confusion_matrix(
+            [g['bbox'] for g in gts], [g['bbox_label'] for g in gts], pred['bboxes'],
+            pred['labels'], pred['scores'], len(classes), score_thr, iou_thr)
+        progress.update()
+    print()
+    return matrix, classes + ['background']
+
+
 def compute(cfg, prediction):
     """(matrix, class names) of PREDICTION against the config's test set."""
-    dataset = build_test_set(cfg)
+    dataset = build_test_set(cfg, 'mmseg')
     load_ann = load_annotation_transform(cfg)
     classes = dataset.metainfo['classes']
     ignore_index = cfg.get('test_evaluator', {}).get('ignore_index', 255)
@@ -186,15 +259,30 @@ def print_iou(matrix, classes):
     return iou
 
 
+def print_detection(matrix, classes):
+    """Per class: ground-truth boxes found by a detection of the class, missed, and
+    detections of the class on background."""
+    width = max(len(c) for c in classes) + 2
+    print(f'{"class":<{width}} {"found":>7} {"missed":>7} {"on bg":>7}')
+    for c, name in enumerate(classes[:-1]):
+        print(f'{name:<{width}} {matrix[c, c]:>7} {matrix[c, -1]:>7} {matrix[-1, c]:>7}')
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description='Confusion matrix and per-class IoU of saved segmentation predictions')
+        description='Confusion matrix of saved segmentation (per-class IoU) or detection '
+        'predictions')
     parser.add_argument('config', help='the config the predictions were made with')
     parser.add_argument('prediction',
-                        help='directory of label maps (tools/test.py --out) or a .pkl')
+                        help='mmseg: directory of label maps (tools/test.py --out) or a .pkl; '
+                        'mmdet: the .pkl of tools/test.py --out')
     parser.add_argument('--out', default='confusion_matrix.png',
                         help='PNG of the row-normalised matrix')
     parser.add_argument('--save-matrix', help='also save the counts (.npy)')
+    parser.add_argument('--score-thr', type=float, default=0.3,
+                        help='detection: the lowest score of a detection counted')
+    parser.add_argument('--tp-iou-thr', type=float, default=0.5,
+                        help='detection: the IoU from which a detection matches a box')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     return parser.parse_args(argv)
 
@@ -207,12 +295,22 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    matrix, classes = compute(cfg, args.prediction)
+    scope = cfg.get('default_scope', None)
+    if scope not in ('mmdet', 'mmseg'):
+        raise ValueError(f'{args.config}: default_scope must be mmdet or mmseg, got {scope!r}')
+    if scope == 'mmdet':
+        matrix, classes = compute_detection(cfg, args.prediction, args.score_thr,
+                                            args.tp_iou_thr)
+    else:
+        matrix, classes = compute(cfg, args.prediction)
     if args.save_matrix:
         np.save(args.save_matrix, matrix)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     plot_matrix(matrix, classes, args.out)
     print(f'saved {args.out}')
+    if scope == 'mmdet':
+        print_detection(matrix, classes)
+        return matrix, classes, None
     iou = print_iou(matrix, classes)
     return matrix, classes, iou
 
