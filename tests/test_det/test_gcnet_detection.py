@@ -7,8 +7,9 @@ Every mmdet config of ``configs/gcnet/`` is built at full size and trains one
 step on two 128 px images (fewer RoIs, in the test only). Parameters are all
 parameters of the built detector, frozen ones included: that is the
 convention of Table 5's 44.4 M Mask R-CNN R-50 baseline (mmdet's config
-measures 44.40 M). The settings of §5.1 (SyncBN, 800 px, 16 images, lr 0.02,
-1x / 2x / 3x) are checked on the configs.
+measures 44.40 M). Our counts are the metafile's ``Parameters (M)``; the
+settings of §5.1 (SyncBN, 800 px, 16 images, lr 0.02, 1x / 2x / 3x) and of each
+row are checked on the configs by tests/test_configs/test_gcnet.py.
 """
 import os.path as osp
 import re
@@ -16,97 +17,36 @@ import re
 import pytest
 import torch
 
-import zoo_helpers
-from det_helpers import build_detector, check_test_dev_config, det_configs, train_step
+from det_helpers import CONFIGS, build_detector, train_step
+from mmctx.utils.metafile import metafile_models
 
-ALL_CONFIGS = det_configs('gcnet')
-NAMES = {osp.basename(p) for p in ALL_CONFIGS}
-# Table 7(b): the 7(a) models evaluated on test-dev (their model is their 7(a) config's)
-TEST_DEV = [p for p in ALL_CONFIGS if p.endswith('-test-dev.py')]
-GCNET_CONFIGS = [p for p in ALL_CONFIGS if p not in TEST_DEV]
+# the configs, their paper rows and our parameter counts: configs/gcnet/metafile.yml
+# (settings and rows checked by tests/test_configs/test_gcnet.py)
+MODELS = {n: m for n, m in metafile_models('gcnet').items()
+          if m['Metadata']['Dataset'] == 'COCO'}
+# Table 7(b)'s test-dev twins build their 7(a) config's model: built once, as 7(a)
+GCNET_CONFIGS = [osp.join(CONFIGS, 'gcnet', n) for n in sorted(MODELS)
+                 if MODELS[n]['Metadata']['Test Set'] == 'val2017']
+OUR_PARAMS = {n: m['Metadata']['Parameters (M)'] for n, m in MODELS.items()}
 
 R50 = 'mask-rcnn_r50-syncbn{}_fpn_1x_coco.py'
-R50_GC16, R50_GC4 = R50.format('-gcb-r16-c3-c5'), R50.format('-gcb-r4-c3-c5')
-FIX = 'mask-rcnn_r50{}_fpn_1x_coco.py'
-ALL4 = 'mask-rcnn_r50-syncbn{}_fpn-4conv1fc-syncbn-all_1x_coco.py'
-R50_2X = 'mask-rcnn_r50-syncbn{}_fpn_2x_coco.py'
-R101 = 'mask-rcnn_r101-syncbn{}_fpn_1x_coco.py'
-X101 = 'mask-rcnn_x101-32x4d-syncbn{}_fpn_1x_coco.py'
-CAS = 'cascade-mask-rcnn_x101-32x4d-syncbn{}_fpn_1x_coco.py'
-DCN = 'cascade-mask-rcnn_x101-32x4d-syncbn-dconv-c3-c5{}_fpn_1x_coco.py'
-BEST = ('cascade-mask-rcnn_x101-64x4d-syncbn-dconv-c3-c5-gcb-r4-c3-c5_'
-        'fpn-4conv1fc-syncbn-all_ms-3x_coco.py')
-BEST_ROW = 'X101-64x4d+DCN+Cascade+4conv1fc+ms 3x'
-GC3 = ('', '-gcb-r16-c3-c5', '-gcb-r4-c3-c5')  # baseline, +GC r16, +GC r4
+R50_GC16 = R50.format('-gcb-r16-c3-c5')
 
-# (table, row) -> config; a config used by several rows is listed each time
-ROWS = {
-    ('1', 'Gaussian'): R50.format('-1nl-gaussian-c4'),
-    ('1', 'E-Gaussian'): R50.format('-1nl-c4'),
-    ('1', 'Dot product'): R50.format('-1nl-dot-c4'),
-    ('1', 'Concat'): R50.format('-1nl-concat-c4'),
-    ('2', 'c3'): R50.format('-1nl-c3'),
-    ('2', 'c4'): R50.format('-1nl-c4'),
-    ('2', 'c5'): R50.format('-1nl-c5'),
-    ('3', 'E-Gaussian'): R50.format('-1nl-c4'),
-    ('3', 'Gaussian'): R50.format('-1nl-gaussian-c4'),
-    ('5a', 'baseline'): R50.format(''),
-    ('5a', '+1 NL'): R50.format('-1nl-c4'),
-    ('5a', '+1 SNL'): R50.format('-1snl-c4'),
-    ('5a', '+1 GC'): R50.format('-1gcb-r16-c4'),
-    ('5a', '+all GC'): R50_GC16,
-    ('5b', 'afterAdd'): R50.format('-gcb-r16-c3-c5-after-add'),
-    ('5b', 'after1x1'): R50_GC16,
-    ('5c', 'c3'): R50.format('-gcb-r16-c3'),
-    ('5c', 'c4'): R50.format('-gcb-r16-c4'),
-    ('5c', 'c5'): R50.format('-gcb-r16-c5'),
-    ('5c', 'c3+c4+c5'): R50_GC16,
-    ('5d', 'w/o ratio'): R50.format('-gcb-wo-ratio-c3-c5'),
-    ('5d', 'r16'): R50.format('-gcb-r16-noln-norelu-c3-c5'),
-    ('5d', 'r16+ReLU'): R50.format('-gcb-r16-noln-c3-c5'),
-    ('5d', 'r16+LN+ReLU'): R50_GC16,
-    ('5e', 'ratio 4'): R50_GC4,
-    ('5e', 'ratio 8'): R50.format('-gcb-r8-c3-c5'),
-    ('5e', 'ratio 16'): R50_GC16,
-    ('5e', 'ratio 32'): R50.format('-gcb-r32-c3-c5'),
-    ('5f', 'avg+scale'): R50.format('-gcb-r16-avg-scale-c3-c5'),
-    ('5f', 'avg+add'): R50.format('-gcb-r16-avg-add-c3-c5'),
-    ('5f', 'att+scale'): R50.format('-gcb-r16-att-scale-c3-c5'),
-    ('5f', 'att+add'): R50_GC16,
-}
-ROW3 = ('baseline', '+GC r16', '+GC r4')
-for setting, fmt in (('fixBN, 2fc', FIX), ('syncBN, 2fc', R50),
-                     ('syncBN, 4conv1fc syncBN', ALL4)):
-    ROWS.update({('6a', f'{setting}: {r}'): fmt.format(gc)
-                 for gc, r in zip(GC3, ROW3)})
-ROWS.update({('6b', f'2x: {r}'): R50_2X.format(gc) for gc, r in zip(GC3, ROW3)})
-SEVEN = (('R50', R50), ('R101', R101), ('X101', X101),
-         ('X101+Cascade', CAS), ('X101+DCN+Cascade', DCN))
-for table, models, suffix in (('7a', SEVEN, ''), ('7b', SEVEN[3:], '-test-dev')):
-    for model, fmt in models:
-        ROWS.update({(table, f'{model}: {r}'): fmt.format(gc).replace('.py', suffix + '.py')
-                     for gc, r in zip(GC3, ROW3)})
-    ROWS[(table, f'{BEST_ROW}: +GC r4')] = BEST.replace('.py', suffix + '.py')
 
-# Table 5 #param (M, as printed: rounded to 0.1 M); unreadable cells left out
-PAPER_PARAMS = {
-    R50.format(''): 44.4,
-    R50.format('-1snl-c4'): 45.4,
-    R50.format('-1gcb-r16-c4'): 44.5,
-    R50_GC16: 46.9,
-    R50.format('-gcb-r16-c3'): 44.5,
-    R50.format('-gcb-r16-c4'): 45.2,
-    R50.format('-gcb-r16-c5'): 45.9,
-    R50.format('-gcb-wo-ratio-c3-c5'): 64.4,
-    R50.format('-gcb-r16-noln-norelu-c3-c5'): 46.9,
-    R50.format('-gcb-r16-noln-c3-c5'): 46.9,
-    R50.format('-gcb-r8-c3-c5'): 49.4,
-    R50.format('-gcb-r32-c3-c5'): 45.7,
-    R50.format('-gcb-r16-avg-scale-c3-c5'): 46.9,
-    R50.format('-gcb-r16-avg-add-c3-c5'): 46.9,
-    R50.format('-gcb-r16-att-scale-c3-c5'): 46.9,
-}
-PAPER_BASELINE = 44.4
+def _paper_params():
+    """{config: Table 5 #param in M, as printed (rounded to 0.1 M)}; unreadable cells and
+    those not printed left out."""
+    out = {}
+    for name, model in MODELS.items():
+        for row in model['Paper Rows']:
+            printed = row['Metrics'].get('#param', '')
+            if row['Table'].startswith('Table 5') and re.fullmatch(r'[0-9.]+M', printed):
+                assert out.setdefault(name, float(printed[:-1])) == float(printed[:-1])
+    return out
+
+
+PAPER_PARAMS = _paper_params()
+PAPER_BASELINE = PAPER_PARAMS[R50.format('')]  # 44.4 M
 # Table 8(a): the same blocks in an ImageNet ResNet-50 (25.56 M), overheads
 # printed to 0.01 M: +1 NL 27.66, +1 SNL 26.61, +1 GC 25.69, +all GC 28.08
 PAPER_BLOCK_OVERHEAD = {
@@ -184,109 +124,13 @@ def _small_rois(path):
     return opts
 
 
-def test_every_table_row_has_a_config():
-    assert len(ROWS) == 4 + 3 + 2 + 23 + 9 + 3 + 16 + 7  # 1, 2, 3, 5a-f, 6a, 6b, 7a, 7b
-    missing = sorted(set(ROWS.values()) - NAMES)
-    assert not missing, missing
-    unused = sorted(n for n in NAMES - set(ROWS.values()))
-    assert not unused, f'configs in no table row: {unused}'
-
-
-def _readme_rows():
-    """(table, row) -> (config, our params in M) of the README's section."""
-    params = zoo_helpers.readme_params('gcnet', 'Detection')
-    return {(cells['Table'], cells['Row']): (config, params[config])
-            for config, cells in zoo_helpers.readme_rows('gcnet', 'Detection')
-            if re.fullmatch(r'[123]|[567][a-f]', cells['Table'])}
-
-
-README_ROWS = _readme_rows()
-README_PARAMS = dict(README_ROWS.values())
-
-
-@pytest.mark.parametrize('path', TEST_DEV, ids=osp.basename)
-def test_test_dev_configs(path):
-    """Table 7(b): the 7(a) config's model and training, tested on test-dev (format only)."""
-    cfg = check_test_dev_config(path)
-    assert list(cfg.test_evaluator.metric) == ['bbox', 'segm']
-
-
-def test_readme_lists_every_row():
-    assert {k: v[0] for k, v in README_ROWS.items()} == ROWS
-    # a config listed twice gives the same params both times
-    assert len(set(README_ROWS.values())) == len(README_PARAMS) == len(NAMES)
-
-
-@pytest.mark.parametrize('path', GCNET_CONFIGS, ids=osp.basename)
-def test_paper_setting(path):
-    from mmengine.config import Config
-    name = osp.basename(path)
-    cfg = Config.fromfile(path)
-    assert cfg.custom_imports.imports == ['mmctx']
-    backbone = cfg.model.backbone
-    assert backbone.depth == (50 if '_r50' in name else 101)
-    if 'x101' in name:
-        assert backbone.type == 'ResNeXt'
-        assert (backbone.groups, backbone.base_width) == (
-            (64, 4) if '64x4d' in name else (32, 4))
-    # c1 and c2 frozen, the rest fine-tuned (§5.1)
-    assert backbone.frozen_stages == 1
-    if '-syncbn' in name:  # SyncBN with updated statistics in the backbone
-        assert backbone.norm_cfg.type == 'SyncBN' and not backbone.norm_eval
-    else:  # Table 6(a) fixBN: frozen statistics
-        assert backbone.norm_cfg.type == 'BN' and backbone.norm_eval
-    heads = cfg.model.roi_head.bbox_head
-    heads = heads if isinstance(heads, list) else [heads]
-    if 'syncbn-all' in name:  # Table 6(a): SyncBN heads, 4conv1fc box head
-        assert cfg.model.neck.norm_cfg.type == 'SyncBN'
-        assert cfg.model.roi_head.mask_head.norm_cfg.type == 'SyncBN'
-        for h in heads:
-            assert h.type == 'Shared4Conv1FCBBoxHead'
-            assert h.norm_cfg.type == 'SyncBN'
-    else:  # 2fc head without BN
-        assert 'norm_cfg' not in cfg.model.neck
-        assert all(h.type == 'Shared2FCBBoxHead' for h in heads)
-    assert ('dcn' in backbone) == ('dconv-c3-c5' in name)
-    if 'dcn' in backbone:
-        assert backbone.stage_with_dcn == (False, True, True, True)
-    assert cfg.model.type == ('CascadeRCNN' if name.startswith('cascade')
-                              else 'MaskRCNN')
-    # 16 images (8 GPUs x 2), lr 0.02, momentum 0.9, weight decay 1e-4
-    assert cfg.train_dataloader.batch_size == 2
-    assert cfg.auto_scale_lr.base_batch_size == 16
-    opt = cfg.optim_wrapper.optimizer
-    assert (opt.type, opt.lr, opt.momentum, opt.weight_decay) == (
-        'SGD', 0.02, 0.9, 1e-4)
-    # shorter side 800 (training: 640-800 for the multi-scale row)
-    resize = [t for t in cfg.test_dataloader.dataset.pipeline
-              if t.type == 'Resize']
-    assert resize[0].scale == (1333, 800)
-    train_pipeline = _train_pipeline(cfg)
-    resize = [t for t in train_pipeline if 'Resize' in t.type][0]
-    if '_ms-' in name:
-        assert resize.type == 'RandomResize'
-        assert list(map(tuple, resize.scale)) == [(1333, 640), (1333, 800)]
-    else:
-        assert (resize.type, resize.scale) == ('Resize', (1333, 800))
-    # schedules: 1x = 12 epochs (decay at 8, 11), 2x = 24 (16, 22),
-    # 3x = 3 repeats of the data set x 12 epochs (decay at 9, 11)
-    step = [s for s in cfg.param_scheduler if s.type == 'MultiStepLR'][0]
-    sched = re.search(r'_(1x|2x|ms-3x)_', name).group(1)
-    epochs, milestones = {'1x': (12, [8, 11]), '2x': (24, [16, 22]),
-                          'ms-3x': (12, [9, 11])}[sched]
-    assert cfg.train_cfg.max_epochs == epochs
-    assert step.milestones == milestones
-    repeat = cfg.train_dataloader.dataset.get('times', 1)
-    assert repeat == (3 if sched == 'ms-3x' else 1)
-    # box and mask AP
-    for evaluator in (cfg.val_evaluator, cfg.test_evaluator):
-        assert evaluator.type == 'CocoMetric'
-        assert list(evaluator.metric) == ['bbox', 'segm']
-
-
-def _train_pipeline(cfg):
-    ds = cfg.train_dataloader.dataset
-    return ds.dataset.pipeline if ds.type == 'RepeatDataset' else ds.pipeline
+def test_every_printed_table5_count_is_read():
+    """Table 5 prints a readable #param for 15 of its models (the baseline, +1 SNL, +1 GC,
+    the default r16 model and 11 ablations of it)."""
+    assert len(PAPER_PARAMS) == 15
+    assert PAPER_BASELINE == 44.4 and PAPER_PARAMS[R50_GC16] == 46.9
+    assert sorted(GCNET_CONFIGS) == sorted(
+        osp.join(CONFIGS, 'gcnet', n) for n in MODELS if not n.endswith('-test-dev.py'))
 
 
 @pytest.mark.parametrize('path', GCNET_CONFIGS, ids=osp.basename)
@@ -305,7 +149,7 @@ def test_config_builds_and_trains_one_step(path):
         assert len(dcn) == sum(STAGE_BLOCKS[depth][1:])
 
     total = sum(p.numel() for p in model.parameters()) / 1e6
-    assert abs(total - README_PARAMS[name]) < 0.006  # README: 0.01 M
+    assert abs(total - OUR_PARAMS[name]) < 0.006  # metafile: 0.01 M
     extra = sum(p.numel() for b in blocks.values()
                 for p in b.parameters()) / 1e6
     if name in PAPER_PARAMS:

@@ -1,68 +1,77 @@
-"""Cao et al. (GCNet) §5.4, Tables 12-13 (configs/gcnet, Cityscapes 769x769, R-101-D8).
+"""Cao et al. (GCNet) §5.4, Tables 4, 12-13 (configs/gcnet, Cityscapes 769x769, R-101-D8).
 
 Every config builds and runs one forward + backward on two 64x64 crops on the CPU (pretrained
-weights off here only, SyncBN as BN); the seed's training setting is asserted from the file;
-the parameter overhead of every Table 12 row over the baseline matches the paper's #params
-within 5 %; the README's "Our params" column is the count of the built model.
+weights off here only, SyncBN as BN); the parameter overhead of every Table 12 row over the
+baseline matches the paper's #params within 5 %; the metafile's "Parameters (M)" (the README's
+"Params (M, ours)" column) is the count of the built model. The configs, their rows and the
+paper's #params are configs/gcnet/metafile.yml's; the §5.4 training setting and each row's head
+are checked on the configs by tests/test_configs/test_gcnet.py.
 """
 import os.path as osp
+import re
 
 import pytest
 import torch
 from mmengine.config import Config
 
-import zoo_helpers
-from seg_helpers import CONFIGS, build_segmentor, seg_configs, train_step
+from mmctx.utils.metafile import metafile_models
+from seg_helpers import CONFIGS, build_segmentor, train_step
 
 GCNET = osp.join(CONFIGS, 'gcnet')
-PATHS = seg_configs('gcnet')
+MODELS = {n: m for n, m in metafile_models('gcnet').items()
+          if m['Metadata']['Dataset'] == 'Cityscapes'}
+PATHS = [osp.join(GCNET, n) for n in sorted(MODELS)]
 SUFFIX = '_4xb2-60k_cityscapes-769x769.py'
 BASELINE = 'fcn-concat_r101-d8' + SUFFIX
 GCB = '-gcb-r4-c3-c5'
+NL_MODES = {'Embedded Gaussian': 'embedded_gaussian', 'Gaussian': 'gaussian',
+            'Dot product': 'dot_product', 'Concat': 'concatenation'}
+
+
+def _paper_params():
+    """{config: the #params (M) Tables 12-13 print for it}: one number per config."""
+    out = {}
+    for name, model in MODELS.items():
+        for row in model['Paper Rows']:
+            if '#params (M)' in row['Metrics']:
+                assert out.setdefault(name, row['Metrics']['#params (M)']) == \
+                    row['Metrics']['#params (M)'], name
+    return out
+
 
 # Cao et al. (GCNet) Tables 12-13: config -> paper #params (M)
-PAPER_PARAMS = {
-    BASELINE: 70.96,
-    'nl-head_r101-d8' + SUFFIX: 71.22,
-    'snl-head_r101-d8' + SUFFIX: 71.22,
-    'gc-head-att-add_r101-d8' + SUFFIX: 71.09,
-    'gc-head-att-scale_r101-d8' + SUFFIX: 71.09,
-    'gc-head-avg-add_r101-d8' + SUFFIX: 71.09,
-    'gc-head-avg-scale_r101-d8' + SUFFIX: 71.09,
-    'fcn-concat_r101-d8' + GCB + SUFFIX: 89.92,
-    'gc-head-att-add_r101-d8' + GCB + SUFFIX: 90.05,
-    'danet_r101-d8' + SUFFIX: 71.29,
-    'ann_r101-d8' + SUFFIX: 67.89,
-    'ccnet_r101-d8' + SUFFIX: 71.49,
-}
+PAPER_PARAMS = _paper_params()
 # Table 4: the NL head with each pairwise function (no #params printed)
-TABLE4 = {'nl-head-gaussian_r101-d8' + SUFFIX: 'gaussian',
-          'nl-head_r101-d8' + SUFFIX: 'embedded_gaussian',
-          'nl-head-dot_r101-d8' + SUFFIX: 'dot_product',
-          'nl-head-concat_r101-d8' + SUFFIX: 'concatenation'}
-TABLE13 = ('danet_r101-d8' + SUFFIX, 'ann_r101-d8' + SUFFIX, 'ccnet_r101-d8' + SUFFIX)
+TABLE4 = {n: NL_MODES[m['Metadata']['Head Block']['Instantiation']] for n, m in MODELS.items()
+          if any(r['Table'] == 'Table 4' for r in m['Paper Rows'])}
+# Table 13's mmseg heads (DANet, ANN, CCNet)
+TABLE13 = sorted(n for n, m in MODELS.items()
+                 if m['Metadata']['Decode Head'] != 'ContextBlockHead (concat c5)')
 TABLE12 = [n for n in PAPER_PARAMS if n != BASELINE and n not in TABLE13]
+OUR_PARAMS = {n: m['Metadata']['Parameters (M)'] for n, m in MODELS.items()}
 
 
-def readme_params():
-    """{config: our params in M} from the README's "Semantic segmentation" table."""
-    return zoo_helpers.readme_params('gcnet', 'Semantic segmentation')
+def test_every_table_row_has_a_config():
+    """Tables 12(a)-(b): 9 models with a #params (baseline, NL / SNL head, four GC heads, GC
+    backbone with and without GC head), Table 13: 3 more; Table 4: the 4 NL heads, one of
+    them Table 12's."""
+    assert len(PAPER_PARAMS) == 12 and len(TABLE12) == 8 and len(TABLE13) == 3
+    assert sorted(TABLE4.values()) == sorted(NL_MODES.values())
+    assert sorted(MODELS) == sorted(set(PAPER_PARAMS) | set(TABLE4))
+    assert all(re.fullmatch(r'[a-z0-9-]+_r101-d8(-gcb-r4-c3-c5)?' + re.escape(SUFFIX), n)
+               for n in MODELS)
 
 
 _PARAMS = {}
 
 
 def params(name):
-    """All parameters of the built segmentor (auxiliary head included), cached."""
+    """All parameters of the built segmentor (auxiliary head included), cached (also by
+    test_config_one_step)."""
     if name not in _PARAMS:
         model, _ = build_segmentor(osp.join(GCNET, name))
         _PARAMS[name] = sum(p.numel() for p in model.parameters())
     return _PARAMS[name]
-
-
-def test_every_table_row_has_a_config_and_a_readme_row():
-    assert sorted(osp.basename(p) for p in PATHS) == sorted(set(PAPER_PARAMS) | set(TABLE4))
-    assert set(readme_params()) == set(PAPER_PARAMS) | set(TABLE4)
 
 
 @pytest.mark.parametrize('name', sorted(TABLE4))
@@ -87,53 +96,8 @@ def test_config_one_step(path):
     assert all(g is not None for g in grads)
     assert any(g.abs().sum() > 0 for g in grads)
     n = sum(p.numel() for p in model.parameters())
-    assert n / 1e6 == pytest.approx(readme_params()[osp.basename(path)], abs=0.006)
-
-
-@pytest.mark.parametrize('path', PATHS, ids=osp.basename)
-def test_training_setting_of_the_paper(path):
-    """§5.4: 769x769 crops of images scaled by [0.5, 2], 4 GPUs x 2 images, SyncBN, SGD lr 0.01
-    poly 0.9, 60k steps, dilated R-101 (output stride 8), auxiliary head on c4."""
-    cfg = Config.fromfile(path)
-    assert tuple(cfg.model.data_preprocessor.size) == (769, 769)
-    pipeline = cfg.train_dataloader.dataset.pipeline
-    crop = [t for t in pipeline if t.type == 'RandomCrop']
-    assert len(crop) == 1 and tuple(crop[0].crop_size) == (769, 769)
-    resize = [t for t in pipeline if t.type == 'RandomResize']
-    assert len(resize) == 1 and tuple(resize[0].ratio_range) == (0.5, 2.0)
-    assert cfg.train_dataloader.batch_size == 2
-    assert cfg.optim_wrapper.optimizer.type == 'SGD'
-    assert cfg.optim_wrapper.optimizer.lr == 0.01
-    assert cfg.optim_wrapper.optimizer.momentum == 0.9
-    assert len(cfg.param_scheduler) == 1
-    poly = cfg.param_scheduler[0]
-    assert (poly.type, poly.power, poly.eta_min, poly.end) == ('PolyLR', 0.9, 0.0, 60000)
-    assert cfg.train_cfg.max_iters == 60000
-    backbone = cfg.model.backbone
-    assert backbone.type == 'ResNetV1c' and backbone.depth == 101
-    assert tuple(backbone.strides) == (1, 2, 1, 1) and tuple(backbone.dilations) == (1, 1, 2, 4)
-    for part in (backbone, cfg.model.decode_head, cfg.model.auxiliary_head):
-        assert part.norm_cfg.type == 'SyncBN'
-    assert cfg.model.auxiliary_head.in_index == 2  # c4
-    # 769 = 8 * 96 + 1 crops: corner-aligned resizing in every head, as mmseg's 769 configs
-    assert cfg.model.decode_head.align_corners and cfg.model.auxiliary_head.align_corners
-    assert cfg.model.pretrained == 'open-mmlab://resnet101_v1c'
-    name = osp.basename(path)
-    head = cfg.model.decode_head
-    assert head.num_classes == 19
-    if name in TABLE13:
-        assert head.type == {'danet': 'DAHead', 'ann': 'ANNHead',
-                             'ccnet': 'CCHead'}[name.split('_')[0]]
-    else:
-        assert head.type == 'ContextBlockHead' and head.concat_input  # Table 13 "†"
-        assert head.channels == 512
-    if GCB in name:
-        plugin, = backbone.plugins
-        assert plugin.cfg == dict(type='GlobalContextBlock', ratio=4)
-        assert tuple(plugin.stages) == (False, True, True, True)
-        assert plugin.position == 'after_conv3'
-    else:
-        assert not backbone.get('plugins')
+    assert n / 1e6 == pytest.approx(OUR_PARAMS[osp.basename(path)], abs=0.006)
+    _PARAMS[osp.basename(path)] = n  # the overhead test below needs no second build
 
 
 @pytest.mark.parametrize('name', TABLE12)
