@@ -83,13 +83,22 @@ def check_inputs(args):
     return image
 
 
-def config_metainfo(cfg):
-    """classes / palette of the config's test set, if it names them."""
+def config_metainfo(cfg, scope):
+    """The metainfo of the config's test set (classes, palette, thing / stuff
+    classes), without loading its annotations; None if it cannot be built."""
+    import copy
+    if scope == 'mmdet':
+        from mmdet.registry import DATASETS
+    else:
+        from mmseg.registry import DATASETS
     try:
-        meta = cfg.test_dataloader.dataset.metainfo
-    except AttributeError:
+        dataset_cfg = copy.deepcopy(cfg.test_dataloader.dataset)
+        dataset_cfg['lazy_init'] = True
+        meta = dict(DATASETS.build(dataset_cfg).metainfo)
+    except Exception as err:  # noqa: BLE001  (only the class names are at stake)
+        warnings.warn(f'cannot read the class names of the test set of the config: {err}')
         return None
-    return dict(meta) if meta and 'classes' in meta else None
+    return meta if 'classes' in meta else None
 
 
 def build_inferencer(cfg, weights, device, scope):
@@ -99,15 +108,17 @@ def build_inferencer(cfg, weights, device, scope):
     else:
         from mmseg.apis import MMSegInferencer
         inferencer = MMSegInferencer(cfg, weights, device=device)
-    meta = config_metainfo(cfg)
     if weights is None:
         warnings.warn('no --weights: the prediction comes from random weights')
+        meta = config_metainfo(cfg, scope)
         if meta is not None:  # the library's default would be COCO / Cityscapes names
-            inferencer.model.dataset_meta = dict(
-                classes=tuple(meta['classes']),
-                palette=meta.get('palette', inferencer.model.dataset_meta.get('palette')))
+            meta.setdefault('palette', inferencer.model.dataset_meta.get('palette'))
             if scope == 'mmdet':
-                inferencer.visualizer.dataset_meta = inferencer.model.dataset_meta
+                inferencer.model.dataset_meta = meta
+                inferencer.visualizer.dataset_meta = meta
+            else:  # MMSegInferencer passes them to SegLocalVisualizer.set_dataset_meta
+                inferencer.model.dataset_meta = dict(classes=meta['classes'],
+                                                     palette=meta['palette'])
     return inferencer
 
 

@@ -156,3 +156,16 @@ def test_a_malformed_point_is_a_usage_error(demo, capsys):
         demo.parse_args(['a.png', 'cfg.py', '--show-attention', '5;5'])
     assert exit_info.value.code == 2
     assert 'a point is "x,y" in pixels, got \'5;5\'' in capsys.readouterr().err
+
+
+def test_without_weights_the_config_names_the_classes(demo, trained):
+    """Not mmdet's COCO or mmseg's Cityscapes names: the config's test set's."""
+    from mmengine.config import Config
+    det, _, seg, _, _, _ = trained
+    for cfg, scope, classes in (
+            (det, 'mmdet', ('circle', 'square', 'triangle', 'star')),
+            (seg, 'mmseg', ('circle', 'square', 'triangle', 'star', 'wall', 'floor'))):
+        with pytest.warns(UserWarning, match='random weights'):
+            inferencer = demo.build_inferencer(Config.fromfile(cfg), None, 'cpu', scope)
+        assert tuple(inferencer.model.dataset_meta['classes']) == classes
+        assert len(inferencer.model.dataset_meta['palette']) == len(classes)
