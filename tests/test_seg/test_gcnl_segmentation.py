@@ -7,10 +7,14 @@ import pytest
 import torch
 from mmseg.registry import MODELS
 
-from seg_helpers import build_segmentor, seg_configs, train_step
-from zoo_helpers import readme_params
+from mmctx.utils.metafile import REPO, metafile_models
+from seg_helpers import build_segmentor, train_step
 
-GCNL_SEG_CONFIGS = seg_configs('gcnl')
+# the Table 1 configs, as configs/gcnl/metafile.yml lists them (each one's settings
+# against its row: tests/test_configs/test_gcnl.py)
+ZOO = {name: m for name, m in metafile_models('gcnl').items()
+          if m['Metadata']['Task'] == 'Semantic Segmentation'}
+GCNL_SEG_CONFIGS = sorted(osp.join(REPO, 'configs', 'gcnl', name) for name in ZOO)
 
 
 def test_gcnl_head_is_fcn_with_the_block_between_its_convs():
@@ -45,9 +49,9 @@ def test_every_table_row_has_a_config():
 def test_config_builds_and_trains_one_step(path):
     model, cfg = build_segmentor(path)
     assert cfg.model.backbone.multi_grid == (1, 2, 4)
-    # the README's "Our params": trainable parameters of the segmentor
+    # the metafile's "Parameters (M)": trainable parameters of the segmentor
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    ours = readme_params('gcnl', 'Semantic segmentation')[osp.basename(path)]
+    ours = ZOO[osp.basename(path)]['Metadata']['Parameters (M)']
     assert trainable / 1e6 == pytest.approx(ours, abs=0.006)
     assert cfg.model.get('auxiliary_head') is None  # Woo et al. (GCNL): no auxiliary loss
     assert cfg.custom_imports.imports == ['mmctx']
