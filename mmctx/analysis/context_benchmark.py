@@ -1,0 +1,333 @@
+"""The context benchmark: does a paper's module let the network use evidence
+beyond its receptive field?
+
+The data are the "key" scenes of ``tools/dataset_converters/make_context_shapes.py``:
+objects drawn alike, their class (one of three) given only by the colour of a
+small key placed farther from every object than the baseline network can
+see. Each row trains one paper's configuration, shrunk to a CPU (the paper
+config, then ``configs/context_benchmark/_base_/seg_key_96.py`` merged over
+it: data, backbone width and depth, schedule), and scores the part of the
+task that only context can solve:
+
+- segmentation: ``context acc`` = the fraction of ground-truth object pixels
+  whose highest logit among the three object classes is the right one (the
+  class given that it is an object; chance 1/3), beside ``object recall``
+  (object pixels predicted as any object class) and the mIoU over background
+  + the three classes;
+- detection: for every ground-truth object, the highest-scoring detection
+  with IoU >= 0.5 whatever its class; ``context acc`` = the fraction of the
+  matched objects whose detection has the right class (chance 1/3), beside
+  ``recall@0.5`` (objects matched).
+
+The floor is the paper's baseline network (no context module) on the key
+scenes; the ceiling is the same network on the ``--oracle`` scenes, where a
+copy of the key touches each object. ``tools/analysis_tools/context_benchmark.py``
+runs the rows, seeds and the table.
+"""
+import os.path as osp
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+__all__ = ['Row', 'ROWS', 'QUICK_ROWS', 'compose_config', 'seg_confusion',
+           'object_class_confusion', 'seg_scores', 'train_and_score',
+           'det_scores', 'receptive_radius', 'summarize', 'render_table']
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+NUM_CLASSES = 3
+FRAGMENTS = {'seg': 'configs/context_benchmark/_base_/seg_key_96.py'}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the benchmark.
+
+    Args:
+        group: the paper's comparison the row belongs to (a table block).
+        name: the row's label, as the paper names the module.
+        config: the paper config it shrinks, relative to the repository.
+        task: 'seg' or 'det' (which fragment and which score).
+        data: 'key' (the benchmark) or 'oracle' (the ceiling).
+        paper: the paper's own number for the row (its claim), or ''.
+        role: 'floor', 'ceiling' or 'module'.
+        overrides: settings merged after the fragment, e.g. dilations scaled
+            to the benchmark's feature map.
+    """
+    group: str
+    name: str
+    config: str
+    task: str
+    data: str = 'key'
+    paper: str = ''
+    role: str = 'module'
+    overrides: Dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """A file-name-safe identifier of the row."""
+        slug = ''.join(c if c.isalnum() else '-' for c in f'{self.group}-{self.name}-{self.data}')
+        return '-'.join(p for p in slug.lower().split('-') if p)
+
+
+_OC = 'configs/ocnet/{}_r101-d8_4xb2-60k_cityscapes-512x1024.py'
+_GC = 'configs/gcnet/{}_r101-d8_4xb2-60k_cityscapes-769x769.py'
+_GCNL = 'configs/gcnl/{}_r50-d8-mg124_4xb2-80k_cityscapes-512x1024.py'
+#: ASP-OC's rates 12 / 24 / 36 act on a 64 x 128 map in the paper (512 x 1024
+#: crops, stride 8); the benchmark's map is 24 x 24, so they are divided by 3
+#: (4 / 8 / 12): the largest still spans half the map, as 36 does in the paper.
+_ASP_RATES = dict(model=dict(decode_head=dict(dilations=(4, 8, 12))))
+
+#: mmseg's default classifier init, N(0, 0.01), which the benchmark's fragment
+#: replaces by PyTorch's (``init_cfg=None``): the row that shows why
+_MMSEG_INIT = dict(model=dict(decode_head=dict(
+    init_cfg=dict(_delete_=True, type='Normal', std=0.01, override=dict(name='conv_seg')))))
+
+ROWS: Sequence[Row] = (
+    Row('OCNet', 'Dilated FCN (floor)', _OC.format('dilated'), 'seg', paper='75.90',
+        role='floor'),
+    Row('OCNet', 'Dilated FCN, oracle key (ceiling)', _OC.format('dilated'), 'seg',
+        data='oracle', role='ceiling'),
+    Row('OCNet', 'Base-OC (SA)', _OC.format('baseoc-sa'), 'seg', paper='79.40'),
+    Row('OCNet', 'Base-OC (SA), mmseg classifier init', _OC.format('baseoc-sa'), 'seg',
+        overrides=_MMSEG_INIT),
+    Row('OCNet', 'Base-OC (ISA)', _OC.format('baseoc-isa'), 'seg', paper='79.49'),
+    Row('OCNet', 'Pyramid-OC (ISA)', _OC.format('pyramidoc-isa'), 'seg', paper='79.02'),
+    Row('OCNet', 'ASP-OC (ISA)', _OC.format('aspoc-isa'), 'seg', paper='80.01',
+        overrides=_ASP_RATES),
+    Row('GCNet', 'FCN-concat baseline (floor)', _GC.format('fcn-concat'), 'seg',
+        paper='75.42', role='floor'),
+    Row('GCNet', 'NL head', _GC.format('nl-head'), 'seg', paper='77.59'),
+    Row('GCNet', 'SNL head', _GC.format('snl-head'), 'seg', paper='77.22'),
+    Row('GCNet', 'GC head', _GC.format('gc-head-att-add'), 'seg', paper='78.55'),
+    Row('GCNL', 'FCN (floor)', _GCNL.format('fcn'), 'seg', paper='73.32', role='floor'),
+    Row('GCNL', 'FCN + GC', _GCNL.format('gc'), 'seg', paper='74.57'),
+    Row('GCNL', 'FCN + GCNL', _GCNL.format('gcnl'), 'seg', paper='75.55'),
+)
+#: ``--quick`` and the test: the floor against one context head
+QUICK_ROWS: Sequence[Row] = (ROWS[0], ROWS[2])
+#: where each group's paper numbers come from
+GROUP_CLAIMS = {
+    'OCNet': 'Yuan et al., OCNet, Table 5: Cityscapes val mIoU',
+    'GCNet': 'Cao et al., Global Context Networks, Table 12(a): Cityscapes val mIoU',
+    'GCNL': 'Woo et al., Global Context and Geometric Priors..., Table 1: Cityscapes mIoU',
+}
+
+
+def compose_config(row: Row, data_root: str, iters: int, seed: int, work_dir: str,
+                   batch_size: Optional[int] = None, extra: Optional[dict] = None):
+    """The row's paper config with the benchmark fragment, the row's
+    overrides and ``extra`` merged over it, set to ``iters`` iterations of
+    ``seed`` on the data under ``data_root`` (``<data_root>/<row.data>``)."""
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(osp.join(REPO, row.config))
+    cfg.merge_from_dict(Config.fromfile(osp.join(REPO, FRAGMENTS[row.task])).to_dict())
+    for more in (row.overrides, extra):
+        if more:
+            cfg.merge_from_dict(more)
+    root = osp.join(data_root, row.data)
+    for split in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        cfg[split].dataset.data_root = root
+        if batch_size and split == 'train_dataloader':
+            cfg[split].batch_size = batch_size
+    cfg.train_cfg.max_iters = iters
+    cfg.train_cfg.val_interval = iters + 1
+    warmup, main = cfg.param_scheduler
+    warmup.end = max(1, iters // 10)
+    main.begin, main.end = warmup.end, iters
+    cfg.default_hooks.checkpoint.interval = iters + 1
+    cfg.randomness = dict(seed=seed, deterministic=False)
+    cfg.work_dir = work_dir
+    return cfg
+
+
+def train_and_score(cfg, task: str = 'seg'):
+    """Train ``cfg`` with mmengine's Runner (as tools/train.py does), then
+    score it on its validation set (module docstring).
+
+    Returns:
+        (scores, training wall time in seconds)
+    """
+    import time
+
+    import torch
+    from mmengine.runner import Runner
+
+    import mmctx  # noqa: F401  (registers the modules the config names)
+    runner = Runner.from_cfg(cfg)
+    start = time.perf_counter()
+    runner.train()
+    wall = time.perf_counter() - start
+    model = runner.model.eval()
+    conf = np.zeros((NUM_CLASSES + 1, ) * 2, np.int64)
+    object_conf = np.zeros((NUM_CLASSES, ) * 2, np.int64)
+    images = []
+    with torch.no_grad():
+        for data in runner.val_dataloader:
+            for out in model.val_step(data):
+                if task == 'seg':
+                    gt = out.gt_sem_seg.data[0].numpy()
+                    conf += seg_confusion(out.pred_sem_seg.data[0].numpy(), gt)
+                    object_conf += object_class_confusion(out.seg_logits.data.numpy(), gt)
+                else:
+                    pred, gt = out.pred_instances, out.gt_instances
+                    images.append(dict(gt_bboxes=gt.bboxes.numpy(), gt_labels=gt.labels.numpy(),
+                                       bboxes=pred.bboxes.numpy(), scores=pred.scores.numpy(),
+                                       labels=pred.labels.numpy()))
+    scores = seg_scores(conf, object_conf) if task == 'seg' else det_scores(images)
+    return scores, wall
+
+
+def seg_confusion(pred: np.ndarray, gt: np.ndarray, num_classes: int = NUM_CLASSES + 1,
+                  ignore_index: int = 255) -> np.ndarray:
+    """``conf[g, p]``: pixels of ground truth ``g`` predicted ``p``."""
+    pred, gt = np.asarray(pred).ravel(), np.asarray(gt).ravel()
+    keep = gt != ignore_index
+    idx = gt[keep].astype(np.int64) * num_classes + pred[keep].astype(np.int64)
+    return np.bincount(idx, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
+def object_class_confusion(logits: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """``conf[g, p]`` over the ground-truth object pixels (label >= 1): ``p`` is
+    the object class of highest logit, background excluded (0-based).
+
+    Args:
+        logits: (1 + NUM_CLASSES, H, W) segmentation logits.
+        gt: (H, W) labels, 0 the background.
+    """
+    gt = np.asarray(gt)
+    obj = (gt >= 1) & (gt <= NUM_CLASSES)
+    pred = np.asarray(logits)[1:].argmax(0)[obj]
+    return seg_confusion(pred, gt[obj] - 1, NUM_CLASSES)
+
+
+def seg_scores(conf: np.ndarray, object_conf: np.ndarray) -> Dict[str, float]:
+    """Context accuracy (of ``object_conf``, :func:`object_class_confusion`),
+    object recall and mIoU (of ``conf``, :func:`seg_confusion`, class 0 the
+    background); module docstring."""
+    conf = np.asarray(conf, np.float64)
+    object_conf = np.asarray(object_conf, np.float64)
+    iou = np.diag(conf) / np.maximum(conf.sum(0) + conf.sum(1) - np.diag(conf), 1)
+    return dict(context_acc=float(np.trace(object_conf) / max(object_conf.sum(), 1)),
+                object_recall=float(conf[1:, 1:].sum() / max(conf[1:].sum(), 1)),
+                miou=float(iou.mean()))
+
+
+def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one (x0, y0, x1, y1) box with each row of ``boxes``."""
+    x0 = np.maximum(box[0], boxes[:, 0])
+    y0 = np.maximum(box[1], boxes[:, 1])
+    x1 = np.minimum(box[2], boxes[:, 2])
+    y1 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
+    return inter / np.maximum(area(box) + area(boxes) - inter, 1e-9)
+
+
+def det_scores(images: List[dict], iou_thr: float = 0.5) -> Dict[str, float]:
+    """Context accuracy and recall of detections (module docstring).
+
+    Args:
+        images: one dict per image with ``gt_bboxes`` (N, 4), ``gt_labels`` (N,),
+            ``bboxes`` (M, 4), ``scores`` (M,), ``labels`` (M,).
+    """
+    matched = right = total = 0
+    for im in images:
+        boxes = np.asarray(im['bboxes'], np.float64).reshape(-1, 4)
+        scores = np.asarray(im['scores'], np.float64)
+        labels = np.asarray(im['labels'])
+        for gt_box, gt_label in zip(np.asarray(im['gt_bboxes'], np.float64).reshape(-1, 4),
+                                    im['gt_labels']):
+            total += 1
+            if not len(boxes):
+                continue
+            hit = _iou(gt_box, boxes) >= iou_thr
+            if not hit.any():
+                continue
+            best = np.flatnonzero(hit)[np.argmax(scores[hit])]
+            matched += 1
+            right += int(labels[best] == gt_label)
+    return dict(context_acc=right / max(matched, 1), recall50=matched / max(total, 1))
+
+
+def receptive_radius(model, size: int = 256) -> int:
+    """Chebyshev radius, in input pixels, of the region that one output pixel
+    at the image centre depends on: the extent of the non-zero input gradient
+    of the segmentor's upsampled logits there (eval mode, so that batch
+    statistics couple nothing)."""
+    import torch
+    import torch.nn.functional as F
+
+    was_training = model.training
+    model.eval()
+    x = torch.randn(1, 3, size, size, requires_grad=True)
+    logits = F.interpolate(model._forward(x), size=(size, size), mode='bilinear',
+                           align_corners=False)
+    logits[0, :, size // 2, size // 2].sum().backward()
+    ys, xs = torch.nonzero(x.grad.abs().sum((0, 1)) > 0, as_tuple=True)
+    model.train(was_training)
+    c = size // 2
+    return int(max(c - ys.min(), ys.max() - c, c - xs.min(), xs.max() - c))
+
+
+def summarize(records: List[dict]) -> List[dict]:
+    """Mean and sample std over seeds of every row's scores, in ``ROWS`` order
+    of first appearance."""
+    out, order = {}, []
+    for r in records:
+        if r['row'] not in out:
+            out[r['row']] = dict(r['meta'], seeds=[], scores={}, wall_s=[], peak_mb=[])
+            order.append(r['row'])
+        s = out[r['row']]
+        s['seeds'].append(r['seed'])
+        for k, v in r['scores'].items():
+            s['scores'].setdefault(k, []).append(v)
+        s['wall_s'].append(r['wall_s'])
+        s['peak_mb'].append(r['peak_mb'])
+    rows = []
+    for key in order:
+        s = out[key]
+        stats = {k: (float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0)
+                 for k, v in s.pop('scores').items()}
+        rows.append(dict(s, stats=stats, wall_s=float(np.mean(s['wall_s'])),
+                         peak_mb=float(np.max(s['peak_mb']))))
+    return rows
+
+
+def _pm(stat, scale=100.0) -> str:
+    mean, std = stat
+    return f'{mean * scale:.1f} ± {std * scale:.1f}'
+
+
+def render_table(summary: List[dict]) -> str:
+    """The markdown table: per group, floor, ceiling and modules with the
+    context accuracy (mean ± std over seeds, %), the other scores, the
+    verdict against the floor, the paper's number, wall time and peak memory."""
+    lines = []
+    for group in dict.fromkeys(r['group'] for r in summary):
+        rows = [r for r in summary if r['group'] == group]
+        floor = next((r for r in rows if r['role'] == 'floor'), None)
+        task = rows[0]['task']
+        other = ('object_recall', 'miou') if task == 'seg' else ('recall50', )
+        names = {'object_recall': 'object recall', 'miou': 'mIoU', 'recall50': 'recall@0.5'}
+        lines += [f'**{group}** ({GROUP_CLAIMS.get(group, "")}; paper column: its number)', '',
+                  '| row | context acc (%) | ' + ' | '.join(names[k] + ' (%)' for k in other)
+                  + ' | vs floor | paper | seeds | train s | peak MB |',
+                  '|---|---|' + '---|' * len(other) + '---|---|---|---|---|']
+        for r in rows:
+            st = r['stats']
+            if r['role'] == 'module' and floor is not None:
+                m, s = st['context_acc']
+                fm, fs = floor['stats']['context_acc']
+                gap = m - fm
+                verdict = (f'+{gap * 100:.1f}' if gap > 2 * max(s, fs) else
+                           f'{gap * 100:+.1f} (within 2 std)')
+            else:
+                verdict = r['role']
+            lines.append(f'| {r["name"]} | {_pm(st["context_acc"])} | '
+                         + ' | '.join(_pm(st[k]) for k in other)
+                         + f' | {verdict} | {r["paper"] or "–"} | {len(r["seeds"])} | '
+                         f'{r["wall_s"]:.0f} | {r["peak_mb"]:.0f} |')
+        lines.append('')
+    return '\n'.join(lines)

@@ -1,0 +1,209 @@
+"""The context benchmark: its data, its scores, its premise (the baseline
+cannot see the key) and, in miniature, its result (a context head reads a key
+the same network without it cannot).
+"""
+import json
+import os.path as osp
+import sys
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+
+from mmctx.analysis.context_benchmark import (QUICK_ROWS, REPO, ROWS, Row, compose_config,
+                                              det_scores, object_class_confusion,
+                                              receptive_radius, render_table, seg_confusion,
+                                              seg_scores, summarize, train_and_score)
+
+sys.path.insert(0, osp.join(REPO, 'tools', 'dataset_converters'))
+from make_context_shapes import (CLASSES, KEY_COLOURS, KEY_SIZE,  # noqa: E402
+                                 make_context_shapes, make_scene)
+
+MIN_DISTANCE = 36
+
+
+def _key_box(img):
+    """(x0, y0, x1, y1) and class of the one KEY_SIZE square of a key colour."""
+    for label, colour in enumerate(KEY_COLOURS):
+        near = (np.abs(img.astype(int) - colour).max(-1) < 25)
+        ys, xs = np.nonzero(near)
+        if len(ys) >= KEY_SIZE * KEY_SIZE // 2:
+            return (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), label
+    raise AssertionError('no key found')
+
+
+@pytest.mark.parametrize('seed', range(6))
+def test_every_object_is_far_from_the_key_and_takes_its_class(seed):
+    rng = np.random.default_rng(seed)
+    img, masks, label, key_box = make_scene(rng, 96, MIN_DISTANCE)
+    assert 2 <= len(masks) <= 5
+    found, found_label = _key_box(img)
+    assert found_label == label
+    # the key found in the pixels is the key the generator reports (noise may
+    # push a border pixel out of the colour tolerance)
+    assert np.abs(np.array(found) - np.array(key_box)).max() <= 1
+    x0, y0, x1, y1 = key_box
+    for m in masks:
+        ys, xs = np.nonzero(m)
+        # brute force over every pair: Chebyshev distance object pixel -> key pixel
+        kx, ky = np.meshgrid(np.arange(x0, x1), np.arange(y0, y1))
+        d = np.maximum(np.abs(xs[:, None] - kx.ravel()), np.abs(ys[:, None] - ky.ravel()))
+        assert d.min() > MIN_DISTANCE
+    # objects look alike: the key colour is nowhere inside an object
+    for m in masks:
+        inside = img[m > 0].astype(int)
+        assert np.abs(inside - KEY_COLOURS[label]).max(-1).min() > 60
+
+
+def test_oracle_scenes_put_the_key_next_to_each_object():
+    rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
+    plain, masks, label, _ = make_scene(rng_a, 96, MIN_DISTANCE)
+    oracle, masks_b, label_b, _ = make_scene(rng_b, 96, MIN_DISTANCE, oracle=True)
+    assert label == label_b and all((a == b).all() for a, b in zip(masks, masks_b))
+    colour = np.array(KEY_COLOURS[label])
+    for m in masks:
+        ys, xs = np.nonzero(m)
+        x0, y0 = xs.min(), ys.min()
+        patch = oracle[max(y0 - 6, 0):y0, max(x0 - 6, 0):x0].astype(int)
+        assert (np.abs(patch - colour).max(-1) < 25).mean() > 0.8
+        assert (np.abs(plain[max(y0 - 6, 0):y0, max(x0 - 6, 0):x0].astype(int) - colour)
+                .max(-1) < 25).mean() < 0.2
+
+
+def test_generator_is_deterministic_and_writes_coco_and_label_maps(tmp_path):
+    a = make_context_shapes(str(tmp_path / 'a'), 4, 2, seed=5)
+    b = make_context_shapes(str(tmp_path / 'b'), 4, 2, seed=5)
+    for split in ('train', 'val'):
+        ja = json.load(open(osp.join(a, 'annotations', f'instances_{split}.json')))
+        jb = json.load(open(osp.join(b, 'annotations', f'instances_{split}.json')))
+        assert ja == jb
+        assert [c['name'] for c in ja['categories']] == list(CLASSES)
+    import cv2
+    sem = cv2.imread(osp.join(a, 'semantic', 'train', '000001.png'), 0)
+    coco = json.load(open(osp.join(a, 'annotations', 'instances_train.json')))
+    first = [x for x in coco['annotations'] if x['image_id'] == 1]
+    labels = set(np.unique(sem)) - {0}
+    assert labels == {first[0]['category_id']}  # one class per scene, 1-based in both
+    assert sum(x['area'] for x in first) == (sem > 0).sum()
+
+
+def test_generator_rejects_impossible_settings():
+    with pytest.raises(ValueError, match='no room'):
+        make_scene(np.random.default_rng(0), 64, MIN_DISTANCE)
+    with pytest.raises(ValueError, match='min_key_distance'):
+        make_context_shapes('/nonexistent', 2, 2, min_key_distance=-1)
+
+
+def test_segmentation_scores_against_direct_counts():
+    rng = np.random.default_rng(0)
+    gt = rng.integers(0, 4, (30, 30))
+    logits = rng.normal(size=(4, 30, 30))
+    pred = logits.argmax(0)
+    conf = seg_confusion(pred, gt)
+    oconf = object_class_confusion(logits, gt)
+    scores = seg_scores(conf, oconf)
+    obj = gt > 0
+    right = sum(1 for g, lg in zip(gt[obj], logits[:, obj].T) if 1 + np.argmax(lg[1:]) == g)
+    assert scores['context_acc'] == pytest.approx(right / obj.sum())
+    assert scores['object_recall'] == pytest.approx(((pred > 0) & obj).sum() / obj.sum())
+    ious = [((pred == c) & (gt == c)).sum() / ((pred == c) | (gt == c)).sum() for c in range(4)]
+    assert scores['miou'] == pytest.approx(np.mean(ious))
+
+
+def test_detection_scores_against_direct_counts():
+    gt = np.array([[0, 0, 10, 10], [20, 20, 30, 30], [50, 50, 60, 60]], float)
+    images = [dict(gt_bboxes=gt, gt_labels=np.array([0, 1, 2]),
+                   # object 0: best-scoring overlapping box has the right class;
+                   # object 1: the wrong class scores higher; object 2: missed
+                   bboxes=np.array([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30],
+                                    [21, 20, 30, 30], [80, 80, 90, 90]], float),
+                   scores=np.array([0.9, 0.5, 0.4, 0.8, 0.99]),
+                   labels=np.array([0, 1, 1, 0, 2]))]
+    s = det_scores(images)
+    assert s['recall50'] == pytest.approx(2 / 3)
+    assert s['context_acc'] == pytest.approx(1 / 2)
+
+
+def _segmentor(row: Row):
+    from mmengine.registry import MODELS
+    cfg = compose_config(row, '/unused', 10, 0, '/unused')
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        import mmseg.models  # noqa: F401
+        import mmctx  # noqa: F401
+        return MODELS.build(cfg.model)
+
+
+def test_the_floor_cannot_see_the_key_and_the_context_head_can():
+    """The benchmark's premise, measured: the baseline's receptive field stops
+    short of the key from every object pixel; Base-OC (SA) sees the whole image."""
+    torch.manual_seed(0)
+    floor, context = QUICK_ROWS
+    assert floor.role == 'floor' and context.role == 'module'
+    assert receptive_radius(_segmentor(floor), 128) < MIN_DISTANCE
+    assert receptive_radius(_segmentor(context), 128) >= 64  # the whole 128-px input
+    cfg = Config.fromfile(osp.join(REPO, 'configs/context_benchmark/_base_/seg_key_96.py'))
+    assert cfg.crop_size == (96, 96)
+
+
+def test_every_row_composes_from_its_paper_config():
+    for row in ROWS:
+        cfg = compose_config(row, '/data', 40, 1, '/work')
+        paper = Config.fromfile(osp.join(REPO, row.config))
+        assert cfg.model.decode_head.type == paper.model.decode_head.type, row.name
+        assert cfg.model.backbone.depth == 18 and cfg.model.backbone.num_stages == 1
+        assert cfg.train_dataloader.dataset.data_root == f'/data/{row.data}'
+        assert cfg.train_cfg.max_iters == 40 and cfg.randomness.seed == 1
+        assert cfg.param_scheduler[0].end == 4 and cfg.param_scheduler[1].end == 40
+
+
+def test_summary_and_table():
+    meta = lambda name, role: dict(group='OCNet', name=name, task='seg', role=role,  # noqa
+                                   paper='79.40', config='x', data='key')
+    recs = []
+    for seed, (f, m) in enumerate([(0.33, 0.95), (0.35, 0.97), (0.31, 0.99)]):
+        for name, role, acc in (('floor', 'floor', f), ('SA', 'module', m)):
+            recs.append(dict(row=name, seed=seed, meta=meta(name, role), wall_s=10.0,
+                             peak_mb=100.0 + seed,
+                             scores=dict(context_acc=acc, object_recall=0.9, miou=0.5)))
+    summary = summarize(recs)
+    assert [r['name'] for r in summary] == ['floor', 'SA']
+    mean, std = summary[1]['stats']['context_acc']
+    assert mean == pytest.approx(0.97) and std == pytest.approx(0.02)
+    assert summary[0]['peak_mb'] == 102.0
+    table = render_table(summary)
+    assert '| SA | 97.0 ± 2.0 |' in table and '+64.0' in table
+
+
+#: the CI-sized network: the benchmark's, at half its width
+NARROW = dict(model=dict(backbone=dict(base_channels=8, stem_channels=8),
+                         decode_head=dict(in_channels=8, channels=16)))
+
+
+@pytest.fixture(scope='module')
+def key_scenes(tmp_path_factory):
+    root = tmp_path_factory.mktemp('context')
+    make_context_shapes(str(root / 'key'), num_train=200, num_val=40, seed=0)
+    return str(root)
+
+
+def test_context_head_reads_the_key_the_floor_cannot(key_scenes, tmp_path):
+    """The benchmark in miniature (--quick at half width, 400 iterations):
+    Base-OC (SA) labels the objects from the far key, the same network
+    without it stays at chance, and the gap is far above the seed spread."""
+    torch.set_num_threads(1)
+    floor, context = QUICK_ROWS
+    acc = {}
+    for row, seeds in ((floor, (0, )), (context, (0, 1))):
+        for seed in seeds:
+            cfg = compose_config(row, key_scenes, 400, seed, str(tmp_path / f'{row.key}{seed}'),
+                                 extra=NARROW)
+            cfg.default_hooks.logger.interval = 1000
+            scores, _ = train_and_score(cfg)
+            acc.setdefault(row.role, []).append(scores['context_acc'])
+    chance = 1 / 3
+    assert abs(acc['floor'][0] - chance) < 0.12, acc
+    spread = abs(acc['module'][0] - acc['module'][1])
+    assert min(acc['module']) > 0.9, acc
+    assert min(acc['module']) - acc['floor'][0] > max(10 * spread, 0.4), acc

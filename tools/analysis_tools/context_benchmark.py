@@ -1,0 +1,185 @@
+"""The context benchmark: train each paper's module, shrunk to a CPU, on scenes
+whose labels only long-range context can decide, and report it against the
+same network without the module (floor) and with the cue moved next to each
+object (ceiling). See mmctx/analysis/context_benchmark.py for the task, the
+scores and the rows, and docs/context_benchmark/README.md for the results.
+
+    python tools/analysis_tools/context_benchmark.py            # every row, 3 seeds
+    python tools/analysis_tools/context_benchmark.py --quick    # floor vs Base-OC (SA), 1 seed (~1.5 min)
+
+Each (row, seed) trains in its own process (``--jobs`` at a time, one thread
+each) and leaves ``<work-dir>/runs/<row>/seed<k>.json`` (scores, training wall
+time, peak resident memory); a re-run reuses them unless ``--force``. The
+table (markdown), the records (json) and a bar chart (PNG) go to ``--out``.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import resource
+import subprocess
+import sys
+import time
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, REPO)
+sys.path.insert(0, osp.join(REPO, 'tools', 'dataset_converters'))
+
+from mmctx.analysis.context_benchmark import (QUICK_ROWS, ROWS, compose_config,  # noqa: E402
+                                              render_table, summarize, train_and_score)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--quick', action='store_true',
+                   help='the floor and Base-OC (SA) only, one seed')
+    p.add_argument('--groups', nargs='+', help='only these groups (e.g. OCNet)')
+    p.add_argument('--seeds', type=int, nargs='+', help='training seeds (default 0 1 2)')
+    p.add_argument('--iters', type=int, help='training iterations (default 600)')
+    p.add_argument('--num-train', type=int, default=400)
+    p.add_argument('--num-val', type=int, default=100)
+    p.add_argument('--jobs', type=int, default=2, help='runs in parallel (one thread each)')
+    p.add_argument('--work-dir', default='work_dirs/context_benchmark')
+    p.add_argument('--out', default='docs/context_benchmark',
+                   help='where the table, the records and the chart go')
+    p.add_argument('--force', action='store_true', help='re-run rows whose records exist')
+    p.add_argument('--run-one', help=argparse.SUPPRESS)  # internal: one (row, seed) as json
+    return p.parse_args(argv)
+
+
+def run_one(spec: dict) -> dict:
+    """Train and score one (row, seed) in this process (a child of main)."""
+    import torch
+
+    torch.set_num_threads(1)
+    row = next(r for r in ROWS if r.key == spec['row'])
+    cfg = compose_config(row, spec['data_root'], spec['iters'], spec['seed'],
+                         spec['work_dir'])
+    scores, wall = train_and_score(cfg, row.task)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    meta = dict(group=row.group, name=row.name, task=row.task, role=row.role,
+                paper=row.paper, config=row.config, data=row.data)
+    return dict(row=row.key, seed=spec['seed'], iters=spec['iters'], scores=scores,
+                wall_s=wall, peak_mb=peak_mb, meta=meta)
+
+
+def make_data(root: str, num_train: int, num_val: int) -> None:
+    from make_context_shapes import make_context_shapes
+    for name, oracle in (('key', False), ('oracle', True)):
+        make_context_shapes(osp.join(root, name), num_train, num_val, oracle=oracle)
+
+
+def plot(summary, path: str) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(summary)), 4))
+    colours = {'floor': '#888888', 'ceiling': '#2b8cbe', 'module': '#e6550d'}
+    for i, r in enumerate(summary):
+        m, s = r['stats']['context_acc']
+        ax.bar(i, 100 * m, yerr=100 * s, capsize=4, color=colours[r['role']])
+    ax.axhline(100 / 3, ls='--', c='k', lw=1, label='chance (1/3)')
+    ax.set_xticks(range(len(summary)))
+    ax.set_xticklabels([f'{r["group"]}\n{r["name"]}' for r in summary], rotation=30,
+                       ha='right', fontsize=8)
+    ax.set_ylabel('context accuracy (%)')
+    ax.set_ylim(0, 100)
+    ax.legend(loc='upper left', fontsize=8)
+    ax.set_title('mmctx context benchmark (mean ± std over seeds)')
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.run_one:
+        with open(args.run_one) as f:
+            spec = json.load(f)
+        record = run_one(spec)
+        with open(spec['out'], 'w') as f:
+            json.dump(record, f, indent=1)
+        return 0
+    rows = QUICK_ROWS if args.quick else ROWS
+    if args.groups:
+        unknown = set(args.groups) - {r.group for r in ROWS}
+        if unknown:
+            raise SystemExit(f'--groups: unknown {sorted(unknown)}; the groups are '
+                             f'{sorted({r.group for r in ROWS})}')
+        rows = [r for r in rows if r.group in args.groups]
+    seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
+    iters = args.iters or 600
+    start = time.perf_counter()
+    data_root = osp.join(args.work_dir, 'data')
+    make_data(data_root, args.num_train, args.num_val)
+
+    todo, records = [], []
+    for row in rows:
+        for seed in seeds:
+            out = osp.join(args.work_dir, 'runs', row.key, f'seed{seed}-{iters}it.json')
+            if osp.isfile(out) and not args.force:
+                with open(out) as f:
+                    records.append(json.load(f))
+                continue
+            os.makedirs(osp.dirname(out), exist_ok=True)
+            spec = dict(row=row.key, seed=seed, iters=iters, data_root=data_root, out=out,
+                        work_dir=osp.join(args.work_dir, 'runs', row.key, f'seed{seed}'))
+            with open(out + '.spec', 'w') as f:
+                json.dump(spec, f)
+            todo.append((row, seed, out))
+
+    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+    running, failed = [], []
+    while todo or running:
+        while todo and len(running) < max(1, args.jobs):
+            row, seed, out = todo.pop(0)
+            log = open(out + '.log', 'w')
+            proc = subprocess.Popen([sys.executable, osp.abspath(__file__), '--run-one',
+                                     out + '.spec'], stdout=log, stderr=subprocess.STDOUT,
+                                    env=env, cwd=REPO)
+            running.append((proc, row, seed, out, log))
+        time.sleep(0.5)
+        for item in list(running):
+            proc, row, seed, out, log = item
+            if proc.poll() is None:
+                continue
+            running.remove(item)
+            log.close()
+            if proc.returncode:
+                failed.append(f'{row.group} / {row.name} seed {seed} (exit '
+                              f'{proc.returncode}): see {out}.log')
+                print('failed:', failed[-1], flush=True)
+                continue
+            with open(out) as f:
+                rec = json.load(f)
+            records.append(rec)
+            print(f'{row.group:6s} {row.name:36s} seed {seed}: context acc '
+                  f'{100 * rec["scores"]["context_acc"]:.1f} % ({rec["wall_s"]:.0f} s)',
+                  flush=True)
+
+    if failed:
+        raise SystemExit('context benchmark: runs failed, no table written:\n  '
+                         + '\n  '.join(failed))
+    order = {r.key: i for i, r in enumerate(rows)}
+    records.sort(key=lambda r: (order[r['row']], r['seed']))
+    summary = summarize(records)
+    total = time.perf_counter() - start
+    os.makedirs(args.out, exist_ok=True)
+    name = 'quick' if args.quick else 'results'
+    table = render_table(summary)
+    with open(osp.join(args.out, f'{name}.md'), 'w') as f:
+        f.write(table)
+    with open(osp.join(args.out, f'{name}.json'), 'w') as f:
+        json.dump(dict(iters=iters, seeds=seeds, jobs=args.jobs, wall_s=total,
+                       records=records), f, indent=1)
+    plot(summary, osp.join(args.out, f'{name}.png'))
+    print(table)
+    print(f'context benchmark: {len(records)} runs, {total / 60:.1f} min wall '
+          f'({args.jobs} at a time); table, records and chart in {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
