@@ -32,7 +32,7 @@ import cv2  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 
 import mmctx  # noqa: E402,F401  (compat fixes + registration)
-from mmctx.analysis.attention import context_blocks  # noqa: E402
+from mmctx.analysis.attention_stats import context_blocks  # noqa: E402
 from mmctx.analysis.attention_maps import (check_points, parse_point,  # noqa: E402
                                            save_attention_maps)
 from mmctx.analysis.inference import config_scope  # noqa: E402

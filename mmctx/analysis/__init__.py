@@ -1,5 +1,5 @@
 """Analysis helpers behind ``tools/analysis_tools``: complexity, benchmarks, attention."""
-from .attention import *  # noqa: F401,F403
+from .attention_stats import *  # noqa: F401,F403
 from .complexity import *  # noqa: F401,F403
 from .inference import *  # noqa: F401,F403
 from .memory import *  # noqa: F401,F403

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .attention import BlockRecorder, context_blocks, query_attention_map
+from .attention_stats import BlockRecorder, context_blocks, query_attention_map
 from .inference import infer_image
 
 __all__ = [

@@ -1,7 +1,7 @@
 """Decode heads for MMSegmentation 1.x, registered in ``mmseg.registry.MODELS``."""
 from .ocnet_heads import *  # noqa: F401,F403
 from .gcnl_head import *  # noqa: F401,F403
-from .context_heads import *  # noqa: F401,F403
+from .context_block_head import *  # noqa: F401,F403
 from .acf_head import *  # noqa: F401,F403
 from .glore_head import *  # noqa: F401,F403
 from .cgnl_head import *  # noqa: F401,F403

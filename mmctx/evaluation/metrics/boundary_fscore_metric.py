@@ -1,50 +1,37 @@
-"""Segmentation metrics the seed tables print and mmseg's IoUMetric lacks.
+"""Boundary F-score (Yuan et al. (OCNet) Table 6), :class:`BoundaryFScoreMetric`.
 
-Frequency-weighted IoU (Lee et al. Table 4), :class:`FWIoUMetric`
-    mmseg's ``IoUMetric`` (aAcc, mIoU, ...) plus
-    ``fwIoU = sum_c (n_c / sum_k n_k) * IoU_c``, where n_c is the number of
-    ground-truth pixels of class c over the whole data set (ignored pixels
-    excluded) and ``IoU_c = |P_c & G_c| / |P_c | G_c|`` is accumulated over the
-    data set exactly as mmseg's mIoU. A class absent from the ground truth has
-    n_c = 0 and adds nothing. Reported in percent. With ``bf_tolerances`` the
-    same evaluator also reports the boundary F-score below, so a config needs
-    a single evaluator dict (as ``tools/test.py --out`` expects).
+The BF score of Csurka et al. (BMVC 2013), with the distance threshold
+given in pixels (3, 5, 9 and 12 px as in Yuan et al. (OCNet) Table 6):
 
-Boundary F-score (Yuan et al. (OCNet) Table 6), :class:`BoundaryFScoreMetric`
-    The BF score of Csurka et al. (BMVC 2013), with the distance threshold
-    given in pixels (3, 5, 9 and 12 px as in Yuan et al. (OCNet) Table 6):
+* boundary of a binary mask: its pixels that have a 4-neighbour inside
+  the image that is not in the mask (the image border is no boundary);
+* for one image and class c, with B_p / B_g the boundaries of the
+  predicted / ground-truth masks of c: precision P = fraction of B_p
+  within Euclidean distance d of some pixel of B_g, recall R = fraction of
+  B_g within d of B_p, F_c = 2PR / (P + R) (0 when P + R = 0). A class
+  present in an image (in the ground truth or the prediction) whose
+  boundary is empty in one map only scores 0; empty in both (the class
+  fills the image in both maps) scores 1;
+* the score of class c is the mean of F_c over the images in which c is
+  present, and ``BF@{d}px`` the mean of the class scores over the classes
+  present in at least one image (Yuan et al. (OCNet) Table 6, "mean" column).
 
-    * boundary of a binary mask: its pixels that have a 4-neighbour inside
-      the image that is not in the mask (the image border is no boundary);
-    * for one image and class c, with B_p / B_g the boundaries of the
-      predicted / ground-truth masks of c: precision P = fraction of B_p
-      within Euclidean distance d of some pixel of B_g, recall R = fraction of
-      B_g within d of B_p, F_c = 2PR / (P + R) (0 when P + R = 0). A class
-      present in an image (in the ground truth or the prediction) whose
-      boundary is empty in one map only scores 0; empty in both (the class
-      fills the image in both maps) scores 1;
-    * the score of class c is the mean of F_c over the images in which c is
-      present, and ``BF@{d}px`` the mean of the class scores over the classes
-      present in at least one image (Yuan et al. (OCNet) Table 6, "mean" column).
-
-    Ignored pixels (``ignore_index``) belong to no class in either map, so
-    the border of an ignored region is a boundary of both maps, as in the
-    Cityscapes boundary evaluation of Gated-SCNN / SegFix. Per-class scores
-    are printed as a table, like mmseg's ``IoUMetric``.
+Ignored pixels (``ignore_index``) belong to no class in either map, so
+the border of an ignored region is a boundary of both maps, as in the
+Cityscapes boundary evaluation of Gated-SCNN / SegFix. Per-class scores
+are printed as a table, like mmseg's ``IoUMetric``.
 """
 from collections import OrderedDict
-from typing import Dict, Optional, Sequence
+from typing import Dict, Sequence
 
 import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
-from mmseg.evaluation.metrics import IoUMetric
 from mmseg.registry import METRICS
 from prettytable import PrettyTable
 from scipy.ndimage import distance_transform_edt
 
-__all__ = ['FWIoUMetric', 'BoundaryFScoreMetric', 'mask_boundary', 'boundary_fscore',
-           'summarize_boundary_fscore']
+__all__ = ['BoundaryFScoreMetric', 'mask_boundary', 'boundary_fscore', 'summarize_boundary_fscore']
 
 
 def mask_boundary(mask: np.ndarray) -> np.ndarray:
@@ -150,53 +137,3 @@ def summarize_boundary_fscore(results: list, tolerances: Sequence[float],
     print_log('per class boundary F-score:', logger)
     print_log('\n' + table.get_string(), logger=logger)
     return metrics
-
-
-@METRICS.register_module()
-class FWIoUMetric(IoUMetric):
-    """``IoUMetric`` (aAcc, mIoU, ...) with ``fwIoU`` added, and optionally the
-    boundary F-score, all in percent, from one evaluator.
-
-    Args:
-        bf_tolerances: when given (e.g. ``(3, 5, 9, 12)``), also report
-            ``BF@{d}px`` exactly as :class:`BoundaryFScoreMetric` does.
-        **kwargs: every argument of mmseg's ``IoUMetric`` (``iou_metrics``,
-            ``ignore_index``, ``output_dir``, ``format_only``, ...).
-    """
-
-    def __init__(self, bf_tolerances: Optional[Sequence[float]] = None, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.boundary = None
-        if bf_tolerances:
-            self.boundary = BoundaryFScoreMetric(tolerances=bf_tolerances,
-                                                 ignore_index=self.ignore_index)
-
-    def process(self, data_batch, data_samples) -> None:
-        start = len(self.results)
-        super().process(data_batch, data_samples)
-        if self.boundary is None or self.format_only:
-            return
-        num_classes = len(self.dataset_meta['classes'])
-        # one IoU 4-tuple per sample was appended: extend it with the BF scores
-        for i, sample in enumerate(data_samples):
-            pred = sample['pred_sem_seg']['data'].squeeze(0).cpu().numpy()
-            label = sample['gt_sem_seg']['data'].squeeze(0).cpu().numpy()
-            self.results[start + i] = tuple(self.results[start + i]) + (
-                self.boundary.image_scores(pred, label, num_classes), )
-
-    def compute_metrics(self, results: list) -> Dict[str, float]:
-        if self.format_only:
-            return super().compute_metrics(results)
-        iou_results = [r[:4] for r in results]
-        metrics = super().compute_metrics(iou_results)
-        columns = tuple(zip(*iou_results))
-        intersect = sum(columns[0]).double()
-        union = sum(columns[1]).double()
-        label = sum(columns[3]).double()
-        freq = label / label.sum().clamp(min=1)
-        iou = intersect / union.clamp(min=1)  # union = 0 implies n_c = 0
-        metrics['fwIoU'] = round(float((freq * iou).sum()) * 100, 2)
-        if self.boundary is not None:
-            metrics.update(summarize_boundary_fscore(
-                [r[4] for r in results], self.boundary.tolerances, self.dataset_meta['classes']))
-        return metrics
