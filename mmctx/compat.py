@@ -4,7 +4,7 @@ mmdet 3.3.0, mmseg 1.2.2 and mmengine 0.10.7 were written for torch < 2.6
 and numpy < 2. Every fix here is one small, named function that patches the
 smallest thing it can through the library's own extension points; it is
 applied once by :func:`apply_all` when ``mmctx`` is imported, and each has a
-test in ``tests/test_foundation/test_compat.py``.
+test in ``tests/test_compat.py``.
 
 Fixes:
 

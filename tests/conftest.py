@@ -4,6 +4,7 @@ import os.path as osp
 import sys
 
 import pytest
+from mmengine.registry import init_default_scope
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools', 'dataset_converters'))
@@ -28,3 +29,23 @@ def shapes_root(tmp_path_factory):
     root = tmp_path_factory.mktemp('shapes')
     make_shapes(str(root), **SHAPES_TEST_ARGS)
     return str(root) + '/'
+
+
+@pytest.fixture
+def mmdet_scope():
+    """Build with the mmdet registries whatever scope an earlier test in this process set.
+
+    A module of detection tests asks for it with
+    ``pytestmark = pytest.mark.usefixtures('mmdet_scope')``.
+    """
+    init_default_scope('mmdet')
+
+
+@pytest.fixture
+def mmseg_scope():
+    """Build with the mmseg registries whatever scope an earlier test in this process set.
+
+    A module of segmentation tests asks for it with
+    ``pytestmark = pytest.mark.usefixtures('mmseg_scope')``.
+    """
+    init_default_scope('mmseg')

@@ -9,7 +9,7 @@ the image scale (Table 2: 800 px, Tables 3-5: 600 px). Each config's settings
 are read from the file, the block's defaults resolved by the block itself, and
 compared with its metafile entry, so a config with one wrong setting fails here.
 The parameter counts are checked where the configs are built
-(tests/test_det/test_det1_necks.py::test_enl_config_one_step).
+(tests/test_configs/test_enl_build.py::test_enl_config_one_step).
 """
 import glob
 import os.path as osp

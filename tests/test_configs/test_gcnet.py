@@ -8,8 +8,8 @@ test set) or of the segmentation head. Each row's label must ask for its
 entry's settings (``test_row_labels_ask_for_the_entry_settings``) and each
 config must hold its entry's settings (``test_config_matches_its_row``): a
 config with one wrong setting fails here. The parameter counts are checked on
-the built models by tests/test_det/test_gcnet_detection.py and
-tests/test_seg/test_seg3_gcnet_configs.py.
+the built models by tests/test_configs/test_gcnet_det_build.py and
+tests/test_configs/test_gcnet_seg_build.py.
 """
 import glob
 import importlib.util

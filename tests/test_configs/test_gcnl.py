@@ -8,7 +8,7 @@ the decode head on the dilated R-50 and by the data set (crop, batch,
 iterations, lr). Each config's settings are read from the file and compared
 with its metafile entry, so a config with one wrong setting fails here. The
 parameter counts are checked where the configs are built
-(tests/test_det/test_gcnl_detection.py, tests/test_seg/test_gcnl_segmentation.py).
+(tests/test_configs/test_gcnl_det_build.py, tests/test_configs/test_gcnl_seg_build.py).
 """
 import glob
 import os.path as osp

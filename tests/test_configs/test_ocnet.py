@@ -9,7 +9,7 @@ Table 12, the context block and the schedule. Each config's settings are read
 from the file and compared with its metafile entry; the object context is built
 (at a few channels) so a class default that moved would fail too. The parameter
 counts of the entries are checked against the built models in
-tests/test_seg/test_seg1_configs.py and tests/test_det/test_placement_configs.py.
+tests/test_configs/test_ocnet_build.py and tests/test_configs/test_placement_build.py.
 """
 import glob
 import os.path as osp

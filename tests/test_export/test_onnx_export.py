@@ -9,13 +9,11 @@ this test measures (``python tests/test_export/test_onnx_export.py`` prints
 it).
 
 The mode-by-mode export of the non-local, GC, GCNL and bottleneck
-self-attention blocks is in tests/test_layers/test_attention_block_contract.py;
+self-attention blocks is in tests/test_models/test_layers/test_attention_block_contract.py;
 here each registered module has its default configuration (plus the
 relation variants of the OCNet blocks and heads, which that file lacks).
 """
 import io
-import os.path as osp
-import sys
 import warnings
 
 import pytest
@@ -26,9 +24,7 @@ from mmengine.registry import DefaultScope
 
 import mmctx  # noqa: F401  (registration)
 
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                            'test_layers'))
-from layer_helpers import randomise  # noqa: E402
+from layer_helpers import randomise  # tests/ is on sys.path (tests/conftest.py)
 
 C = 16  # channels of blocks and heads
 NECK_C = 8  # channels of every neck level

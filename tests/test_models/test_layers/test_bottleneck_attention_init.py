@@ -9,6 +9,8 @@ from mmengine.config import Config
 
 from det_helpers import det_configs
 
+pytestmark = pytest.mark.usefixtures('mmdet_scope')
+
 GC_CONFIGS = [p for p in det_configs('gsa') if '-gsa' in osp.basename(p)]
 
 

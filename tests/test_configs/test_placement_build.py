@@ -18,6 +18,8 @@ import zoo_helpers
 from det_helpers import CONFIGS, build_detector, train_step
 from mmctx.models.backbones import ContextBottleneck, ContextResNet
 
+pytestmark = pytest.mark.usefixtures('mmdet_scope')
+
 # config -> (baseline config, block type, plugin name inside the block)
 PLACEMENTS = {
     'enl/faster-rcnn_r50_fpn-nl-bu_2xb2-360k_coco-800.py':

@@ -17,6 +17,8 @@ from mmengine.config import Config
 from mmctx.utils.metafile import metafile_models
 from seg_helpers import CONFIGS, build_segmentor, train_step
 
+pytestmark = pytest.mark.usefixtures('mmseg_scope')
+
 GCNET = osp.join(CONFIGS, 'gcnet')
 MODELS = {n: m for n, m in metafile_models('gcnet').items()
           if m['Metadata']['Dataset'] == 'Cityscapes'}

@@ -10,6 +10,8 @@ from mmctx.models.backbones import ContextResNet
 from mmctx.models.layers import ResidualObjectContext
 from mmctx.models.layers import ObjectContextPooling
 
+pytestmark = pytest.mark.usefixtures('mmdet_scope')
+
 # ResNet-50 at 1/8 width: stages of 3, 4, 6, 3 blocks, planes 8..64, outputs 32..256
 SMALL = dict(depth=50, base_channels=8, norm_eval=False)
 

@@ -7,7 +7,7 @@ from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 
-CONFIGS = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs')
+CONFIGS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs')
 
 
 def det_configs(paper):
@@ -69,3 +69,10 @@ def train_step(model, size=128, batch=2):
     loss.backward()
     return loss
 
+
+
+def fpn_inputs(channels=(8, 16, 32, 64), size=32):
+    """Four seeded feature levels of a batch of 2, halving from ``size``: a neck's input."""
+    torch.manual_seed(1)
+    return [torch.randn(2, c, size // 2**i, size // 2**i)
+            for i, c in enumerate(channels)]

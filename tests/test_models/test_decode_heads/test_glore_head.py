@@ -1,5 +1,8 @@
 """GloRe unit against explicit sums of Chen et al. Eqs. 1-4."""
+import pytest
 import torch
+
+pytestmark = pytest.mark.usefixtures('mmseg_scope')
 
 
 def _reference(unit, x):

@@ -11,6 +11,8 @@ from mmseg.registry import MODELS
 
 import mmctx  # noqa: F401
 
+pytestmark = pytest.mark.usefixtures('mmseg_scope')
+
 HEAD = dict(in_channels=32, channels=16, num_classes=5, in_index=0,
             norm_cfg=dict(type='BN'), dropout_ratio=0.0)
 

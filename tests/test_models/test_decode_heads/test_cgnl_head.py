@@ -4,6 +4,8 @@ import math
 import pytest
 import torch
 
+pytestmark = pytest.mark.usefixtures('mmseg_scope')
+
 
 def _reference(block, x, exact_gaussian=False):
     b, _, h, w = x.shape

@@ -19,6 +19,8 @@ from mmctx.utils.metafile import metafile_models
 from seg_helpers import build_segmentor as build
 from seg_helpers import train_step as one_step
 
+pytestmark = pytest.mark.usefixtures('mmseg_scope')
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO, 'configs', 'ocnet')
 #: the segmentation entries of the metafile (test_ocnet checks: one per config, scope mmseg)

@@ -2,6 +2,8 @@
 import pytest
 import torch
 
+pytestmark = pytest.mark.usefixtures('mmseg_scope')
+
 
 def _head(context_cfg, in_channels=2048, channels=512):
     import mmctx  # noqa: F401

@@ -14,6 +14,8 @@ from mmengine.config import Config
 import zoo_helpers
 from seg_helpers import CONFIGS, build_segmentor, seg_configs, train_step
 
+pytestmark = pytest.mark.usefixtures('mmseg_scope')
+
 GSA = osp.join(CONFIGS, 'gsa')
 PATHS = seg_configs('gsa')
 SUFFIX = '_adam-sgd-4xb4-80k_coco-stuff164k-512x512.py'

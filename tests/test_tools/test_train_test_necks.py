@@ -23,6 +23,8 @@ import torch
 
 from tools_helpers import REPO, TEST, TRAIN, metric, run_tool, write_config
 
+pytestmark = pytest.mark.usefixtures('mmdet_scope')
+
 DATASETS = osp.join(REPO, 'configs', '_base_', 'datasets')
 ITERS = 6
 LR = 1e-3

@@ -1,5 +1,8 @@
 """ACF module against per-position sums of ACFNet Eqs. 1-2; head trains both losses."""
+import pytest
 import torch
+
+pytestmark = pytest.mark.usefixtures('mmseg_scope')
 
 
 def _reference(feats, probs):

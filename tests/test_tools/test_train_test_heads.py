@@ -18,6 +18,8 @@ from PIL import Image
 
 from tools_helpers import REPO, TEST, TRAIN, metric, run_tool
 
+pytestmark = pytest.mark.usefixtures('mmseg_scope')
+
 SEMANTIC = osp.join(REPO, 'configs', '_base_', 'datasets', 'shapes_semantic.py')
 
 CONFIG = '''

@@ -4,6 +4,8 @@ import math
 import pytest
 import torch
 
+pytestmark = pytest.mark.usefixtures('mmseg_scope')
+
 
 def _reference(block, x):
     """Slow Eq. 3: for each head, query position i, value channel c, sum over keys/channels."""

@@ -20,6 +20,8 @@ import torch
 from det_helpers import CONFIGS, build_detector, train_step
 from mmctx.utils.metafile import metafile_models
 
+pytestmark = pytest.mark.usefixtures('mmdet_scope')
+
 # the configs, their paper rows and our parameter counts: configs/gcnet/metafile.yml
 # (settings and rows checked by tests/test_configs/test_gcnet.py)
 MODELS = {n: m for n, m in metafile_models('gcnet').items()

@@ -14,6 +14,8 @@ from mmseg.structures import SegDataSample
 
 import mmctx  # noqa: F401
 
+pytestmark = pytest.mark.usefixtures('mmseg_scope')
+
 CLASSES = ('bg', 'square', 'bar', 'unused')
 # image 1 (6x6): class 0 background, 1 a square, 2 a bar; 255 ignored
 LABEL1 = np.array([[0, 0, 0, 0, 2, 2],
