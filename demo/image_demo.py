@@ -31,10 +31,10 @@ if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e`
 import cv2  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 
-import mmctx  # noqa: E402,F401  (compat fixes + registration)
 from mmctx.analysis.attention_stats import context_blocks  # noqa: E402
 from mmctx.analysis.attention_maps import (check_points, parse_point,  # noqa: E402
                                            save_attention_maps)
+from mmctx.utils import register_all_modules  # noqa: E402
 from mmctx.analysis.inference import config_scope  # noqa: E402
 
 
@@ -135,6 +135,7 @@ def draw_prediction(inferencer, image_path, scope, args):
 
 def main(argv=None):
     """Returns the paths written: the drawn prediction first, then the attention maps."""
+    register_all_modules()
     args = parse_args(argv)
     image = check_inputs(args)
     cfg = Config.fromfile(args.config)

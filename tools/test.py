@@ -1,8 +1,8 @@
 """Evaluate a checkpoint of a detector or a segmentor on its config's test set.
 
 The task library is picked from the config's ``default_scope`` (``mmdet`` or
-``mmseg``); mmctx is imported first, so checkpoints written by any torch
-version load (see :mod:`mmctx.compat`) and mmctx modules are registered.
+``mmseg``); ``main`` first calls :func:`mmctx.utils.register_all_modules` (importing
+mmctx applies :mod:`mmctx.compat`, so checkpoints written by any torch version load).
 
 The checkpoint is loaded safely (tensors, plain containers and the types
 mmengine writes; ``--unsafe-load`` for trusted files that need full
@@ -26,11 +26,11 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e`
     sys.path.insert(0, REPO_ROOT)
 
-import mmctx  # noqa: E402,F401  (compat fixes + registration)
 from mmctx.engine.hooks import CheckpointKeysHook  # noqa: E402
 from mmctx.utils import (add_runner_args, add_unsafe_load_arg,  # noqa: E402
                          apply_unsafe_load_arg, build_runner,
-                         close_distributed, load_tool_config)
+                         close_distributed, load_tool_config,
+                         register_all_modules)
 
 
 def parse_args(argv=None):
@@ -109,6 +109,7 @@ def build_cfg(args):
 
 
 def main(argv=None):
+    register_all_modules()
     args = parse_args(argv)
     apply_unsafe_load_arg(args)
     cfg, scope = build_cfg(args)

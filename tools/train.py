@@ -1,8 +1,8 @@
 """Train a detector or a segmentor from an mmctx (or any mmdet / mmseg) config.
 
 The task library is picked from the config's ``default_scope`` (``mmdet`` or
-``mmseg``; both are set by their ``default_runtime`` bases); mmctx is imported
-first, so its compatibility fixes apply and its modules are registered.
+``mmseg``; both are set by their ``default_runtime`` bases); ``main`` first calls
+:func:`mmctx.utils.register_all_modules` (importing mmctx applies its compatibility fixes).
 
 Checkpoints are loaded safely (see :mod:`mmctx.utils.checkpoint`;
 ``--unsafe-load`` for trusted files that need full unpickling) and written
@@ -27,12 +27,11 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e`
     sys.path.insert(0, REPO_ROOT)
 
-import mmctx  # noqa: E402,F401  (compat fixes + registration)
 from mmctx.engine.hooks import ResumeCheckHook  # noqa: E402
 from mmctx.utils import (add_runner_args, add_unsafe_load_arg,  # noqa: E402
                          apply_unsafe_load_arg, build_runner,
                          close_distributed, latest_checkpoint,
-                         load_tool_config)
+                         load_tool_config, register_all_modules)
 from mmctx.utils.dataset_check import check_before_training  # noqa: E402
 
 #: ``--resume`` without a value
@@ -139,6 +138,7 @@ def build_cfg(args):
 
 
 def main(argv=None):
+    register_all_modules()
     args = parse_args(argv)
     apply_unsafe_load_arg(args)
     cfg = build_cfg(args)

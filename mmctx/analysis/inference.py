@@ -5,6 +5,8 @@ import numpy as np
 import torch.nn as nn
 from mmengine.config import Config
 
+from ..utils.setup_env import register_all_modules
+
 __all__ = ['load_model', 'infer_image', 'config_scope']
 
 
@@ -19,7 +21,7 @@ def config_scope(cfg: Config) -> str:
 def load_model(config, checkpoint: Optional[str], device: str = 'cpu',
                cfg_options: Optional[dict] = None) -> nn.Module:
     """A model in eval mode with ``checkpoint`` loaded (mmdet or mmseg API)."""
-    import mmctx  # noqa: F401  (registers mmctx modules, applies compat fixes)
+    register_all_modules()
     cfg = config if isinstance(config, Config) else Config.fromfile(config)
     if config_scope(cfg) == 'mmdet':
         from mmdet.apis import init_detector

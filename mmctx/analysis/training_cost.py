@@ -51,6 +51,8 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import MODELS, init_default_scope
 
+from ..utils.setup_env import register_all_modules
+
 __all__ = [
     'CostEntry', 'PAPER_ENTRIES', 'DRY_RUN_ENTRIES', 'DRY_RUN_AMP_ENTRIES', 'load_model_config',
     'strip_pretrained', 'build_model', 'synthetic_batch', 'time_call',
@@ -221,7 +223,7 @@ def select_entries(entries: Sequence[CostEntry], patterns: Optional[Sequence[str
 def load_model_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     """Read a config (relative paths from the repository root) with mmctx imported,
     ``cfg_options`` (``{'model.x.y': value}``) merged in."""
-    import mmctx  # noqa: F401  (registers mmctx modules)
+    register_all_modules()
     full = path if osp.isabs(path) else osp.join(REPO, path)
     if not osp.isfile(full):
         raise FileNotFoundError(f'config file not found: {full}')

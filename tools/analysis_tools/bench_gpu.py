@@ -583,10 +583,11 @@ def main(argv=None):
     try:
         import torch
 
-        import mmctx  # noqa: F401  (registers mmctx modules)
+        from mmctx.utils import register_all_modules
     except ImportError as exc:
         raise SystemExit(f'[bench-gpu] {exc}: this interpreter ({sys.executable}) has no mmctx '
                          'environment (make env for the dry run; --steps env for CUDA)')
+    register_all_modules()
     if args.dry_run:
         device = 'cpu'
     else:

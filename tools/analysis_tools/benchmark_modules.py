@@ -29,8 +29,8 @@ import json
 import os
 import os.path as osp
 
-import mmctx  # noqa: F401  (registers mmctx modules)
 from mmctx.analysis.benchmark import BLOCK_SPECS, HEAD_SPECS, run_benchmark, table4_notes
+from mmctx.utils import register_all_modules
 
 DEFAULT_CHANNELS = dict(blocks=512, heads=2048)
 COLUMNS = ('module', 'impl', 'input', 'device', 'memory_mb', 'paper_memory_mb', 'gmacs',
@@ -109,6 +109,7 @@ def plot_sweep(rows, metric, path):
 
 
 def main(argv=None):
+    register_all_modules()
     args = parse_args(argv)
     if args.repeat < 0:
         raise SystemExit(f'--repeat must be >= 0, got {args.repeat}')

@@ -42,12 +42,10 @@ def parse_args(argv=None):
 
 def build_dataset_and_visualizer(cfg):
     """The training set (with its pipeline) and the task library's visualizer."""
-    import mmctx  # noqa: F401  (registers mmctx modules, applies compat fixes)
-    from mmengine.registry import init_default_scope
-
     from mmctx.analysis.inference import config_scope
+    from mmctx.utils import register_all_modules
     scope = config_scope(cfg)
-    init_default_scope(scope)
+    register_all_modules(init_default_scope=scope)
     if scope == 'mmdet':
         from mmdet.registry import DATASETS, VISUALIZERS
     else:

@@ -104,9 +104,8 @@ def detection_confusion_matrix(gt_boxes, gt_labels, boxes, labels, scores, num_c
 
 
 def build_test_set(cfg, scope):
-    import mmctx  # noqa: F401  (registers mmctx modules)
-    from mmengine.registry import init_default_scope
-    init_default_scope(scope)
+    from mmctx.utils import register_all_modules
+    register_all_modules(init_default_scope=scope)
     if scope == 'mmdet':
         from mmdet.registry import DATASETS
     else:

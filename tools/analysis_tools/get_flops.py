@@ -18,8 +18,8 @@ from mmengine.config import Config, DictAction
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import MODELS, init_default_scope
 
-import mmctx  # noqa: F401  (registers mmctx modules)
 from mmctx.analysis import model_complexity
+from mmctx.utils import register_all_modules
 
 
 def parse_args(argv=None):
@@ -43,6 +43,7 @@ def build_model(cfg: Config) -> torch.nn.Module:
 
 
 def main(argv=None):
+    register_all_modules()
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
     if args.cfg_options:

@@ -27,10 +27,10 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if REPO_ROOT not in sys.path:  # run from a checkout without `pip install -e`
     sys.path.insert(0, REPO_ROOT)
 
-import mmctx  # noqa: E402,F401  (compat fixes + registration)
 from mmctx.utils.dataset_check import (  # noqa: E402
     DEFAULT_MAX_INVALID_RATIO, MODES, SPLITS, DatasetCheckError,
     check_config_datasets)
+from mmctx.utils import register_all_modules  # noqa: E402
 from mmctx.utils.tool_config import check_override_keys, task_scope  # noqa: E402
 
 
@@ -67,6 +67,7 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     from mmengine.config import Config
     from mmengine.utils import import_modules_from_strings
+    register_all_modules()
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
