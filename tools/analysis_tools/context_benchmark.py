@@ -35,6 +35,8 @@ def parse_args(argv=None):
     p.add_argument('--quick', action='store_true',
                    help='the floor and Base-OC (SA) only, one seed')
     p.add_argument('--groups', nargs='+', help='only these groups (e.g. OCNet)')
+    p.add_argument('--include-slow', action='store_true',
+                   help='also the rows marked slow (FCN + GCNL: ~45 min per seed on one core)')
     p.add_argument('--seeds', type=int, nargs='+', help='training seeds (default 0 1 2)')
     p.add_argument('--iters', type=int, help='training iterations (default 600)')
     p.add_argument('--num-train', type=int, default=400)
@@ -102,7 +104,7 @@ def main(argv=None):
         with open(spec['out'], 'w') as f:
             json.dump(record, f, indent=1)
         return 0
-    rows = QUICK_ROWS if args.quick else ROWS
+    rows = QUICK_ROWS if args.quick else [r for r in ROWS if args.include_slow or not r.slow]
     if args.groups:
         unknown = set(args.groups) - {r.group for r in ROWS}
         if unknown:
@@ -116,6 +118,7 @@ def main(argv=None):
     make_data(data_root, args.num_train, args.num_val)
 
     todo, records = [], []
+    done_here = 0
     for row in rows:
         for seed in seeds:
             out = osp.join(args.work_dir, 'runs', row.key, f'seed{seed}-{iters}it.json')
@@ -155,6 +158,7 @@ def main(argv=None):
             with open(out) as f:
                 rec = json.load(f)
             records.append(rec)
+            done_here += 1
             print(f'{row.group:6s} {row.name:36s} seed {seed}: context acc '
                   f'{100 * rec["scores"]["context_acc"]:.1f} % ({rec["wall_s"]:.0f} s)',
                   flush=True)
@@ -166,6 +170,7 @@ def main(argv=None):
     records.sort(key=lambda r: (order[r['row']], r['seed']))
     summary = summarize(records)
     total = time.perf_counter() - start
+    train_total = sum(r['wall_s'] for r in records)
     os.makedirs(args.out, exist_ok=True)
     name = 'quick' if args.quick else 'results'
     table = render_table(summary)
@@ -173,11 +178,13 @@ def main(argv=None):
         f.write(table)
     with open(osp.join(args.out, f'{name}.json'), 'w') as f:
         json.dump(dict(iters=iters, seeds=seeds, jobs=args.jobs, wall_s=total,
-                       records=records), f, indent=1)
+                       train_s_total=train_total, records=records), f, indent=1)
     plot(summary, osp.join(args.out, f'{name}.png'))
     print(table)
-    print(f'context benchmark: {len(records)} runs, {total / 60:.1f} min wall '
-          f'({args.jobs} at a time); table, records and chart in {args.out}')
+    print(f'context benchmark: {len(records)} runs ({len(records) - done_here} reused from '
+          f'earlier invocations), {total / 60:.1f} min wall here ({args.jobs} at a time); '
+          f'training time of all runs {train_total / 60:.1f} min; table, records and chart '
+          f'in {args.out}')
     return 0
 
 
