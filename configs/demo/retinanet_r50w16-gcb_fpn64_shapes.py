@@ -1,5 +1,5 @@
 # The `make demo` detector: a CPU-sized RetinaNet whose backbone carries a
-# global context (GC) block (Cao et al. (GCNet), GCNet, Fig. 4(d)) after conv3 of every
+# global context (GC) block (Cao et al., Global Context Networks, Fig. 4(d)) after conv3 of every
 # bottleneck of ResNet stages c3-c5, as in GCNet's detection experiments
 # (Cao et al. (GCNet) Sec. 5.1). It is trained from scratch on the synthetic shapes
 # scenes (no weights can be downloaded), sized for a CPU:
