@@ -153,9 +153,14 @@ def test_residual_identity_at_init_and_dropout_only_in_training():
 def test_bf16_autocast_and_attention_shape():
     m = _build(in_channels=16, num_heads=4, sub_sample=True)
     x = torch.randn(1, 16, 5, 7)
+    with torch.no_grad():
+        ref = m(x)
     with torch.autocast('cpu', dtype=torch.bfloat16), torch.no_grad():
         out = m(x)
     assert out.shape == x.shape and torch.isfinite(out.float()).all()
+    # against float32: bfloat16's 8-bit mantissa, a few per cent
+    torch.testing.assert_close(out.float(), ref, rtol=0.05,
+                               atol=0.03 * float(ref.abs().max()))
     with torch.no_grad():
         att = m.get_attention(x)
     assert att.shape == (1, 4, 35, 3 * 4)
