@@ -18,7 +18,7 @@ from tools_helpers import REPO, TEST, TRAIN, metric, run_tool, write_config
 
 from mmctx.utils.checkpoint import UNSAFE_LOAD_ENV, UnsafeCheckpointError
 
-DEMO = osp.join(REPO, 'configs', 'demo', 'retinanet_r50w16-gcb_fpn64_shapes.py')
+DEMO = osp.join(REPO, 'configs', 'demo', 'retinanet_r50w16-gcb_fpn64_1xb4-1200it_shapes-128.py')
 STATS = osp.join(REPO, 'tools', 'analysis_tools', 'attention_stats.py')
 
 CONFIG = '''

@@ -10,7 +10,7 @@ import pytest
 
 from tools_helpers import REPO, TRAIN, write_config
 
-DEMO_CFG = osp.join(REPO, 'configs', 'demo', 'retinanet_r50w16-gcb_fpn64_shapes.py')
+DEMO_CFG = osp.join(REPO, 'configs', 'demo', 'retinanet_r50w16-gcb_fpn64_1xb4-1200it_shapes-128.py')
 SEMANTIC = osp.join(REPO, 'configs', '_base_', 'datasets', 'shapes_semantic.py')
 
 DET = '''

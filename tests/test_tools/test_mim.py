@@ -19,7 +19,7 @@ from tools_helpers import REPO, metric, write_config
 
 pytest.importorskip('mim', reason='openmim is in requirements-test.txt')
 
-DEMO = osp.join(REPO, 'configs', 'demo', 'retinanet_r50w16-gcb_fpn64_shapes.py')
+DEMO = osp.join(REPO, 'configs', 'demo', 'retinanet_r50w16-gcb_fpn64_1xb4-1200it_shapes-128.py')
 SEMANTIC = osp.join(REPO, 'configs', '_base_', 'datasets', 'shapes_semantic.py')
 
 # the `mim` entry point of this interpreter's environment

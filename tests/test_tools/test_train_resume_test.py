@@ -14,7 +14,7 @@ import torch
 
 from tools_helpers import REPO, TEST, TRAIN, metric, run_tool, write_config
 
-DEMO = osp.join(REPO, 'configs', 'demo', 'retinanet_r50w16-gcb_fpn64_shapes.py')
+DEMO = osp.join(REPO, 'configs', 'demo', 'retinanet_r50w16-gcb_fpn64_1xb4-1200it_shapes-128.py')
 SEMANTIC = osp.join(REPO, 'configs', '_base_', 'datasets', 'shapes_semantic.py')
 
 
