@@ -17,7 +17,9 @@ task that only context can solve:
 - detection: for every ground-truth object, the highest-scoring detection
   with IoU >= 0.5 whatever its class; ``context acc`` = the fraction of the
   matched objects whose detection has the right class (chance 1/3), beside
-  ``recall@0.5`` (objects matched).
+  ``recall@0.5`` (objects matched). No detection row exists yet: the score
+  is in place (and tested), a detection fragment whose floor cannot see the
+  key is not (an FPN's coarse levels see the whole of a CPU-sized image).
 
 The floor is the paper's baseline network (no context module) on the key
 scenes; the ceiling is the same network on the ``--oracle`` scenes, where a
