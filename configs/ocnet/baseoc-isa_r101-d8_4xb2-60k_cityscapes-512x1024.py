@@ -2,7 +2,7 @@
 # (the OCP's default), global relation then local relation.
 # variant='official': the ISA block of the authors' released code, which produced
 # the tables (rho conv-BN-ReLU, values of C channels, symmetric padding); every
-# OCNet segmentation config inherits it (see mmctx/models/decode_heads/ocnet_heads.py).
+# OCNet segmentation config inherits it (see mmctx/models/decode_heads/base_oc_head.py).
 _base_ = './_base_/ocnet_r101-d8_4xb2-60k_cityscapes-512x1024.py'
 
 model = dict(

@@ -1,5 +1,7 @@
 """Decode heads for MMSegmentation 1.x, registered in ``mmseg.registry.MODELS``."""
-from .ocnet_heads import *  # noqa: F401,F403
+from .base_oc_head import *  # noqa: F401,F403
+from .pyramid_oc_head import *  # noqa: F401,F403
+from .asp_oc_head import *  # noqa: F401,F403
 from .gcnl_head import *  # noqa: F401,F403
 from .context_block_head import *  # noqa: F401,F403
 from .acf_head import *  # noqa: F401,F403

@@ -7,6 +7,7 @@ forward pass turns it into a raw torch error (a float channel count inside
 None in registry" for an unknown norm type).
 """
 import inspect
+import numbers
 from typing import Iterable, Optional
 
 __all__ = [
@@ -15,11 +16,28 @@ __all__ = [
 ]
 
 
-def check_int(name: str, value, minimum: int = 1) -> int:
-    """``value`` if it is an int (not a bool) >= ``minimum``, else raise."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f'{name} must be an int >= {minimum}, got {value!r}')
-    return value
+def _where(owner: str) -> str:
+    """The ``'Owner: '`` prefix of a message (empty without an owner)."""
+    return f'{owner}: ' if owner else ''
+
+
+def check_int(name: str, value, minimum: int = 1, allow_none: bool = False,
+              owner: str = '') -> Optional[int]:
+    """``int(value)`` if it is an integer (not a bool) >= ``minimum``, else raise.
+
+    ``None`` is accepted (and returned) only with ``allow_none``, where it
+    means "the default"; floats and strings are refused, so that a typo in a
+    config fails at build time with the argument's name. ``owner`` (a class
+    name) prefixes the message.
+    """
+    if value is None and allow_none:
+        return None
+    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+            or value < minimum):
+        extra = ' or None (the default)' if allow_none else ''
+        raise ValueError(f'{_where(owner)}{name} must be an int >= {minimum}{extra}, '
+                         f'got {value!r}')
+    return int(value)
 
 
 def check_channels(name: str, value) -> int:
@@ -50,11 +68,11 @@ def check_divisible(channels: int, num_heads, what: str = 'channels') -> None:
                          f'divides {what}={channels}')
 
 
-def check_choice(name: str, value, choices: Iterable):
+def check_choice(name: str, value, choices: Iterable, owner: str = ''):
     """``value`` if it is one of ``choices``, else raise."""
     choices = tuple(choices)
     if value not in choices:
-        raise ValueError(f'{name} must be one of {choices}, got {value!r}')
+        raise ValueError(f'{_where(owner)}{name} must be one of {choices}, got {value!r}')
     return value
 
 
@@ -66,7 +84,7 @@ def check_probability(name: str, value) -> float:
     return float(value)
 
 
-def check_norm_cfg(norm_cfg: Optional[dict], name: str = 'norm_cfg'):
+def check_norm_cfg(norm_cfg: Optional[dict], name: str = 'norm_cfg', owner: str = ''):
     """``None`` or a dict whose ``type`` mmcv's ``build_norm_layer`` can find.
 
     A class is accepted as is; a string is looked up in mmengine's ``MODELS``
@@ -74,6 +92,7 @@ def check_norm_cfg(norm_cfg: Optional[dict], name: str = 'norm_cfg'):
     """
     if norm_cfg is None:
         return None
+    name = _where(owner) + name
     if not isinstance(norm_cfg, dict) or 'type' not in norm_cfg:
         raise ValueError(f'{name} must be None or a dict with a "type" key, '
                          f'got {norm_cfg!r}')

@@ -44,56 +44,15 @@ from mmcv.cnn import ConvModule
 from mmengine.registry import MODELS
 
 from .attention import attention_matrix, check_impl, softmax_attention
+from .checks import check_choice, check_int, check_norm_cfg
 
-# check_int and OCP_VARIANTS are imported by name (by the OCNet heads)
+# OCP_VARIANTS is imported by name (by the OCNet heads)
 __all__ = ['SelfAttention2d', 'InterlacedSparseSelfAttention', 'ObjectContextPooling',
            'ResidualObjectContext']
 
 ISA_ORDERS = ('global_local', 'local_global', 'global', 'local')
 OCP_VARIANTS = ('paper', 'official')
 ISA_PADDINGS = ('end', 'symmetric')
-
-
-def check_int(name: str, value, minimum: int = 1, allow_none: bool = False,
-              owner: str = '') -> Optional[int]:
-    """``value`` as an int if it is an integer >= ``minimum``, else a ValueError.
-
-    ``None`` is accepted (and returned) only with ``allow_none`` (it then means
-    "the default"); bools, floats and strings are refused, so that a typo in a
-    config fails at build time with the argument's name instead of later with
-    a raw torch error.
-    """
-    if value is None and allow_none:
-        return None
-    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-            or value < minimum):
-        where = f'{owner}: ' if owner else ''
-        extra = ' or None (the default)' if allow_none else ''
-        raise ValueError(f'{where}{name} must be an int >= {minimum}{extra}, got {value!r}')
-    return int(value)
-
-
-def _check_norm_cfg(norm_cfg, owner: str) -> None:
-    """None, or a dict whose ``type`` mmcv's ``build_norm_layer`` can find (it
-    would otherwise fail with "Cannot find None in registry")."""
-    if norm_cfg is None:
-        return
-    if not isinstance(norm_cfg, dict) or 'type' not in norm_cfg:
-        raise ValueError(f'{owner}: norm_cfg must be None or a dict with a "type" key, '
-                         f'got {norm_cfg!r}')
-    norm_type = norm_cfg['type']
-    if isinstance(norm_type, str):
-        with MODELS.switch_scope_and_registry(None) as registry:  # as build_norm_layer
-            found = registry.get(norm_type)
-        if found is None:
-            raise ValueError(f'{owner}: norm_cfg type {norm_type!r} is not a registered '
-                             f'norm layer (e.g. BN, SyncBN, GN)')
-
-
-def _check_choice(name: str, value, choices) -> str:
-    if value not in choices:
-        raise ValueError(f'{name} must be one of {choices}, got {value!r}')
-    return value
 
 
 @MODELS.register_module()
@@ -137,7 +96,7 @@ class SelfAttention2d(nn.Module):
                                       owner=owner) or in_channels
         self.impl = check_impl(impl)
         self.out_norm = bool(out_norm)
-        _check_norm_cfg(norm_cfg, owner)
+        check_norm_cfg(norm_cfg, owner=owner)
 
         def embed():
             return nn.Sequential(
@@ -261,11 +220,11 @@ class InterlacedSparseSelfAttention(nn.Module):
             raise ValueError(f'{owner}: groups must be two positive ints (P_h, P_w), '
                              f'got {groups}')
         self.groups = tuple(int(g) for g in groups)
-        self.order = _check_choice('order', order, ISA_ORDERS)
-        self.variant = _check_choice('variant', variant, OCP_VARIANTS)
+        self.order = check_choice('order', order, ISA_ORDERS, owner=owner)
+        self.variant = check_choice('variant', variant, OCP_VARIANTS, owner=owner)
         if padding is None:
             padding = 'symmetric' if variant == 'official' else 'end'
-        self.padding = _check_choice('padding', padding, ISA_PADDINGS)
+        self.padding = check_choice('padding', padding, ISA_PADDINGS, owner=owner)
         out_channels = check_int('out_channels', out_channels, allow_none=True,
                                  owner=owner) or in_channels
         if variant == 'official':
@@ -388,7 +347,8 @@ class ObjectContextPooling(nn.Module):
     def __init__(self, in_channels: int, attention: str = 'isa', **attention_kwargs) -> None:
         super().__init__()
         if attention == 'sa':
-            _check_choice('variant', attention_kwargs.pop('variant', 'paper'), OCP_VARIANTS)
+            check_choice('variant', attention_kwargs.pop('variant', 'paper'), OCP_VARIANTS,
+                         owner=type(self).__name__)
             self.attention = SelfAttention2d(in_channels, **attention_kwargs)
         elif attention == 'isa':
             self.attention = InterlacedSparseSelfAttention(in_channels, **attention_kwargs)
