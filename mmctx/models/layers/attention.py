@@ -7,7 +7,35 @@ has two implementations of the same formula ``softmax(s * Q K^T + B) V``:
   so CUDA can pick its flash / memory-efficient kernels and no (N x N)
   matrix is kept for backward;
 * ``impl='explicit'``: the matrix is formed, the reference the fused path is
-  tested against (and the path that can return the matrix for analysis).
+  tested against (and the path that can return the matrix for analysis);
+* ``impl='auto'``: whichever of the two :func:`resolve_impl` says measured
+  faster for the device, dtype and shapes of the call.
+
+Widths: the fused CPU kernel of torch 2.13 (and the CUDA flash kernel) needs
+one width for q, k and v. Given q / k of width E and v of width Ev != E, SDPA
+on the CPU silently falls back to its math path, which forms the N x N
+matrix (float32, float64, bfloat16 and float16 alike: a 4096-token call
+with E = 64, Ev = 128 peaks at 145 MiB against 1.6 MiB at E = Ev, measured
+with :func:`mmctx.analysis.memory.peak_memory`). The fused path therefore
+zero-pads the narrower side to the wider one, and only then: zero channels
+change neither q k^T nor (keeping the first Ev outputs) attn v, but the
+padded product costs 2 max(E, Ev) instead of E + Ev multiply-adds per
+logit, which is why 'auto' takes the explicit path where that waste
+outweighs the N x N matrix.
+
+The rule of :func:`resolve_impl` (CPU, one thread, inference; measured with
+``python tools/analysis_tools/benchmark_modules.py --kind attention``):
+
+1. not the CPU (CUDA) -> 'fused' (flash / memory-efficient kernels);
+2. float16 / bfloat16 -> 'fused' (the explicit path computes its logits in
+   float32 and was 11-22x slower on the CPU at the blocks' sizes);
+3. E == Ev -> 'fused' (no padding; 1.05-2.5x faster than explicit at the
+   blocks' sizes, and no N x N matrix);
+4. E != Ev -> 'explicit' when the padding wastes more than the matrix
+   costs: |E - Ev| > 128 for small groups (Nk <= 1024 keys: ISA's 64- and
+   256-token groups, whose matrices stay in cache) or > 384 otherwise (NL
+   Gaussian at C = 1024: E = 1024, Ev = 512), and the matrices (groups x Nq
+   x Nk) hold at most 2**26 elements; else 'fused'.
 
 Half precision: the explicit logits ``s * Q K^T + B`` and their softmax are
 computed in float32 whenever the inputs are float16 / bfloat16 or autocast is
@@ -24,17 +52,43 @@ import torch.nn.functional as F
 from .checks import check_choice, check_divisible
 
 __all__ = [
-    'ATTENTION_IMPLS', 'check_impl', 'check_divisible', 'to_heads',
+    'ATTENTION_IMPLS', 'check_impl', 'resolve_impl', 'check_divisible', 'to_heads',
     'from_heads', 'compute_dtype', 'attention_matrix', 'softmax_attention'
 ]
 
-ATTENTION_IMPLS = ('fused', 'explicit')
+ATTENTION_IMPLS = ('fused', 'explicit', 'auto')
 LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+# resolve_impl's thresholds (module docstring, rule 4)
+SMALL_GROUP_KEYS = 1024
+PAD_WASTE_SMALL_GROUPS = 128
+PAD_WASTE_LARGE = 384
+EXPLICIT_MAX_ELEMENTS = 2**26
 
 
 def check_impl(impl: str) -> str:
     """Return ``impl`` if it names an attention implementation, else raise."""
     return check_choice('impl', impl, ATTENTION_IMPLS)
+
+
+def resolve_impl(device: str, dtype: torch.dtype, groups: int, num_queries: int,
+                 num_keys: int, qk_width: int, v_width: int) -> str:
+    """The path ``impl='auto'`` takes: ``'fused'`` or ``'explicit'``.
+
+    The rule is the module docstring's (rules 1-4), a pure function of the
+    call's device type (``'cpu'``, ``'cuda'``, ...), the dtype the products
+    run in, the number of independent attentions (batch x heads x groups),
+    the query and key counts and the widths of q / k and of v.
+    """
+    if torch.device(device).type != 'cpu' or dtype in LOW_PRECISION:
+        return 'fused'
+    waste = abs(qk_width - v_width)
+    if waste == 0:
+        return 'fused'
+    limit = PAD_WASTE_SMALL_GROUPS if num_keys <= SMALL_GROUP_KEYS else PAD_WASTE_LARGE
+    if waste > limit and groups * num_queries * num_keys <= EXPLICIT_MAX_ELEMENTS:
+        return 'explicit'
+    return 'fused'
 
 
 def compute_dtype(t: torch.Tensor) -> torch.dtype:
@@ -112,23 +166,31 @@ def softmax_attention(q: torch.Tensor,
         bias: optional additive logits, broadcastable to (..., Nq, Nk).
         dropout_p: dropout on the attention matrix; the caller passes 0
             outside training.
-        impl: ``'fused'`` or ``'explicit'`` (see the module docstring).
+        impl: ``'fused'``, ``'explicit'`` or ``'auto'`` (see the module
+            docstring and :func:`resolve_impl`).
     """
     check_impl(impl)
+    if impl == 'auto':
+        impl = resolve_impl(q.device.type, compute_dtype(q), q.shape[:-2].numel(),
+                            q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1])
     if impl == 'fused':
         if bias is not None:
             bias = bias.to(q.dtype)
         # The flash kernels (CPU and CUDA) need unit stride on the channel
         # axis and one width for q, k and v; otherwise SDPA silently falls
         # back to forming the (Nq x Nk) matrix. Token views such as
-        # to_heads' are strided there, so copy them; zero channels change
-        # neither q k^T nor (keeping the first dv outputs) attn v.
-        q, k, v = (_unit_last_stride(t) for t in (q, k, v))
+        # to_heads' are strided there, so copy them, unless they are padded
+        # anyway (F.pad writes a new, contiguous tensor): zero channels
+        # change neither q k^T nor (keeping the first dv outputs) attn v.
         dq, dv = q.shape[-1], v.shape[-1]
         if dq > dv:
+            q, k = _unit_last_stride(q), _unit_last_stride(k)
             v = F.pad(v, (0, dq - dv))
         elif dv > dq:
             q, k = F.pad(q, (0, dv - dq)), F.pad(k, (0, dv - dq))
+            v = _unit_last_stride(v)
+        else:
+            q, k, v = (_unit_last_stride(t) for t in (q, k, v))
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
         return out[..., :dv] if dq > dv else out

@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from mmctx.analysis.memory import peak_memory
 from mmctx.models.layers.attention import (attention_matrix, check_divisible,
-                                           check_impl, softmax_attention)
+                                           check_impl, resolve_impl, softmax_attention)
 from mmctx.models.layers.checks import (check_channels, check_choice, check_int,
                                         check_norm_cfg, check_probability,
                                         check_reduction)
@@ -185,3 +186,79 @@ def test_checks_accept_good_values():
 def test_checks_reject_with_a_clear_message(call, words):
     with pytest.raises(ValueError, match=words):
         call()
+
+
+# --- impl='auto': the rule of resolve_impl, at the shapes the blocks meet
+# (groups, Nq, Nk, E, Ev) -> the path the rule names for float32 on the CPU
+AUTO_CPU_FLOAT32 = [
+    ((1, 4096, 4096, 128, 128), 'fused'),  # NL embedded Gaussian, C=256, 64x64
+    ((1, 3400, 3400, 512, 512), 'fused'),  # NL embedded Gaussian, C=1024, 50x68
+    ((1, 4096, 4096, 256, 128), 'fused'),  # NL Gaussian, C=256: waste 128 <= 384
+    ((1, 3400, 3400, 1024, 512), 'explicit'),  # NL Gaussian, C=1024: waste 512
+    ((64, 256, 256, 256, 512), 'explicit'),  # ISA long-range groups, value_channels=C
+    ((256, 64, 64, 256, 512), 'explicit'),  # ISA short-range groups
+    ((64, 256, 256, 256, 256), 'fused'),  # ISA, equal widths
+    ((256, 64, 64, 128, 256), 'fused'),  # waste 128: not more than 128
+    ((1, 9409, 9409, 256, 512), 'fused'),  # SA 97x97, waste 256 <= 384
+    ((1, 16384, 16384, 1024, 512), 'fused'),  # matrix of 2**28 elements: too big
+]
+
+
+@pytest.mark.parametrize('shape,expected', AUTO_CPU_FLOAT32)
+def test_resolve_impl_follows_the_written_rule(shape, expected):
+    assert resolve_impl('cpu', torch.float32, *shape) == expected
+    assert resolve_impl('cpu', torch.float64, *shape) == expected
+    for dtype in (torch.float16, torch.bfloat16):  # rule 2
+        assert resolve_impl('cpu', dtype, *shape) == 'fused'
+    assert resolve_impl('cuda', torch.float32, *shape) == 'fused'  # rule 1
+    assert resolve_impl('cuda:1', torch.float32, *shape) == 'fused'
+
+
+def test_check_impl_accepts_auto():
+    assert check_impl('auto') == 'auto'
+
+
+class _Paths(TorchDispatchMode):
+    """Records whether SDPA or a plain matmul ran."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.add(func.overloadpacket.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize('e,ev,groups,n,expected', [
+    (48, 48, 2, 12, 'fused'), (300, 8, 2, 12, 'explicit'), (8, 300, 3, 10, 'explicit'),
+    (200, 8, 1, 1100, 'fused'), (400, 8, 1, 1100, 'explicit')])
+def test_auto_takes_the_resolved_path_and_equals_both(e, ev, groups, n, expected):
+    g = torch.Generator().manual_seed(1)
+    q = torch.randn(groups, 1, n, e, generator=g, dtype=torch.float64) * e**-0.25
+    k = torch.randn(groups, 1, n, e, generator=g, dtype=torch.float64) * e**-0.25
+    v = torch.randn(groups, 1, n, ev, generator=g, dtype=torch.float64)
+    assert resolve_impl('cpu', torch.float64, groups, n, n, e, ev) == expected
+    with _Paths() as paths:
+        auto = softmax_attention(q, k, v, 1.0, impl='auto')
+    sdpa = any('scaled_dot_product' in op for op in paths.ops)
+    assert sdpa == (expected == 'fused')
+    for impl in ('fused', 'explicit'):
+        torch.testing.assert_close(auto, softmax_attention(q, k, v, 1.0, impl=impl),
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_fused_pads_only_unequal_widths_and_never_forms_the_matrix():
+    """Equal widths: no pad. Unequal widths: the narrow side is padded (one
+    copy of q and k, or of v) and the CPU kernel still never holds an N x N
+    float32 matrix (64 MiB at 4096 tokens)."""
+    g = torch.Generator().manual_seed(0)
+    n = 4096
+    q, k = torch.randn(1, 1, n, 32, generator=g), torch.randn(1, 1, n, 32, generator=g)
+    for ev in (32, 64, 16):
+        v = torch.randn(1, 1, n, ev, generator=g)
+        with _Paths() as paths:
+            softmax_attention(q, k, v, 0.2, impl='fused')
+        assert ('constant_pad_nd' in paths.ops) == (ev != 32), ev
+        peak = peak_memory(lambda: softmax_attention(q, k, v, 0.2, impl='fused'))
+        assert peak < n * n * 4 / 8, (ev, peak)
