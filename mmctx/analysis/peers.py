@@ -1,0 +1,439 @@
+"""mmctx's blocks beside the peers that compute the same function.
+
+For every comparison the peer is built, its weights are randomised
+(:func:`randomise_`), copied into the mmctx block or head through a key map
+(:func:`transfer`), and both are run in float64 on one input: the outputs must
+agree within 1e-5 (relative, :func:`check_equal`) before anything is timed, so
+that a ratio always compares two implementations of one function.
+
+Peers:
+
+* mmcv's bricks ``ContextBlock`` (Cao et al., "GCNet: Non-local Networks Meet
+  Squeeze-Excitation Networks and Beyond", released by its authors in mmdet)
+  and ``NonLocal2d`` (Wang et al., "Non-local Neural Networks"; all four
+  pairwise functions), against ``GlobalContextBlock`` / ``NonLocal2dBlock``;
+* mmseg's ``NLHead`` / ``GCHead`` against ``ContextBlockHead`` with the same
+  block (the same head layout: conv, block, conv, concat, conv, classifier),
+  and the two ``SelfAttentionBlock`` relations of mmseg's ``ISAHead`` with the
+  regroup of its ``forward`` (:class:`GroupedISA`) against
+  ``InterlacedSparseSelfAttention`` (``variant='official'``, value conv with
+  bias as mmseg's);
+* the OCNet authors' released SA and ISA blocks (Yuan et al., "OCNet: Object
+  Context for Semantic Segmentation"; no package ships them), re-implemented
+  here from their description (:class:`ReleasedSelfAttention`,
+  :class:`GroupedISA`): value conv without bias;
+* timm's ``GlobalContext`` and ``NonLocalAttn`` where timm is installed
+  (``requirements-benchmark.txt``); skipped with a note otherwise;
+* mmseg's ``DAHead`` (Fu et al., "Dual Attention Network for Scene
+  Segmentation") and ``CCHead`` (Huang et al., "CCNet: Criss-Cross Attention
+  for Semantic Segmentation"): mmctx has no block or head computing the same
+  function, so they are timed as reference points, without a ratio.
+"""
+import importlib.util
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import ConvModule
+from mmengine.registry import MODELS
+
+__all__ = [
+    'Comparison', 'PeerMismatch', 'ReleasedSelfAttention', 'GroupedISA', 'HeadForward',
+    'COMPARISONS', 'DEFAULT_SIZES', 'QUICK_SIZES', 'randomise_', 'transfer', 'check_equal',
+    'build_pair', 'timm_available', 'select'
+]
+
+# The papers' sizes: GCNet / NL on detection features (C4 of Mask R-CNN,
+# 1024 x 50 x 68 for an 800 x 1088 image, and 256 x 64 x 64), OCNet's SA / ISA
+# and the heads on Cityscapes features (512 x 97 x 97 for 769 x 769 crops at
+# stride 8; 512 x 128 x 128 of its Fig. 4).
+DEFAULT_SIZES = {
+    'nl': [(1, 256, 64, 64), (1, 1024, 50, 68)],
+    'oc': [(1, 512, 97, 97), (1, 512, 128, 128)],
+}
+QUICK_SIZES = {'nl': [(1, 32, 10, 12)], 'oc': [(1, 32, 12, 12)]}
+BN = dict(type='BN')
+
+
+class PeerMismatch(AssertionError):
+    """A peer whose output differs from mmctx's with the transferred weights."""
+
+
+def timm_available() -> bool:
+    return importlib.util.find_spec('timm') is not None
+
+
+# --------------------------------------------------------------------------
+# re-implementations of released code that no package ships
+
+class ReleasedSelfAttention(nn.Module):
+    """One self-attention of the OCNet authors' released ISA block.
+
+    theta / phi: two (1x1 conv without bias, BN, ReLU) to ``d`` channels;
+    delta: a 1x1 conv C -> C, with a bias if ``value_bias`` (the released
+    block has none; mmseg's port has one); rho: 1x1 conv without bias, BN,
+    ReLU. Logits ``theta^T phi / sqrt(d)``, softmax over the keys, products as
+    plain batched matmuls as in the released code.
+    """
+
+    def __init__(self, c: int, d: int, value_bias: bool = False) -> None:
+        super().__init__()
+
+        def cbr(i, o):
+            return [nn.Conv2d(i, o, 1, bias=False), nn.BatchNorm2d(o), nn.ReLU()]
+
+        self.d = d
+        self.theta = nn.Sequential(*cbr(c, d), *cbr(d, d))
+        self.phi = nn.Sequential(*cbr(c, d), *cbr(d, d))
+        self.delta = nn.Conv2d(c, c, 1, bias=value_bias)
+        self.rho = nn.Sequential(*cbr(c, c))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        q = self.theta(x).view(b, self.d, -1).permute(0, 2, 1)
+        k = self.phi(x).view(b, self.d, -1)
+        v = self.delta(x).view(b, c, -1).permute(0, 2, 1)
+        att = torch.softmax(torch.matmul(q, k) * self.d**-0.5, dim=-1)
+        y = torch.matmul(att, v).permute(0, 2, 1).contiguous().view(b, c, h, w)
+        return self.rho(y)
+
+
+class GroupedISA(nn.Module):
+    """ISA as the released block and mmseg's ``ISAHead.forward`` run it.
+
+    Pad ``pad // 2`` at the top / left (the rest at the bottom / right) to
+    multiples of ``down_factor`` (the local group size), the global relation
+    on the groups of equal offset inside the ``down_factor`` tiles, the local
+    relation on each tile, permute back, crop. The relations are any modules
+    mapping (G, C, h, w) to (G, C, h, w): :class:`ReleasedSelfAttention`, or
+    the ``global_relation`` / ``local_relation`` of an mmseg ``ISAHead``.
+    """
+
+    def __init__(self, global_relation: nn.Module, local_relation: nn.Module,
+                 down_factor: Tuple[int, int] = (8, 8)) -> None:
+        super().__init__()
+        self.global_relation = global_relation
+        self.local_relation = local_relation
+        self.down_factor = tuple(down_factor)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        lh, lw = self.down_factor
+        gh, gw = math.ceil(h / lh), math.ceil(w / lw)
+        ph, pw = gh * lh - h, gw * lw - w
+        if ph or pw:
+            x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
+        x = x.view(n, c, gh, lh, gw, lw).permute(0, 3, 5, 1, 2, 4).reshape(-1, c, gh, gw)
+        x = self.global_relation(x)
+        x = x.view(n, lh, lw, c, gh, gw).permute(0, 4, 5, 3, 1, 2).reshape(-1, c, lh, lw)
+        x = self.local_relation(x)
+        x = x.view(n, gh, gw, c, lh, lw).permute(0, 3, 1, 4, 2, 5).reshape(n, c, gh * lh, gw * lw)
+        if ph or pw:
+            x = x[:, :, ph // 2:ph // 2 + h, pw // 2:pw // 2 + w]
+        return x
+
+
+class HeadForward(nn.Module):
+    """A decode head called on one feature map (mmseg heads take a list)."""
+
+    def __init__(self, head: nn.Module) -> None:
+        super().__init__()
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head([x])
+
+
+# --------------------------------------------------------------------------
+# weights
+
+def randomise_(module: nn.Module, seed: int = 0) -> nn.Module:
+    """Random weights everywhere (zero-initialised output convs included), BN
+    statistics too, scaled so activations stay of order one."""
+    g = torch.Generator().manual_seed(seed)
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.weight.data = 1 + 0.2 * torch.randn(m.weight.shape, generator=g)
+            m.bias.data = 0.2 * torch.randn(m.bias.shape, generator=g)
+            m.running_mean = 0.2 * torch.randn(m.running_mean.shape, generator=g)
+            m.running_var = 0.5 + torch.rand(m.running_var.shape, generator=g)
+            continue
+        for name, p in m.named_parameters(recurse=False):
+            if name == 'weight' and p.dim() > 1:
+                fan_in = p[0].numel()
+                p.data = torch.randn(p.shape, generator=g) * 1.5 / fan_in**0.5
+            elif name == 'weight':  # LayerNorm scales
+                p.data = 1 + 0.2 * torch.randn(p.shape, generator=g)
+            else:
+                p.data = 0.2 * torch.randn(p.shape, generator=g)
+    return module
+
+
+def transfer(src: nn.Module, dst: nn.Module, rename: Callable[[str], Optional[str]]) -> None:
+    """Copy ``src``'s state into ``dst``: ``rename(src_key)`` names the ``dst``
+    key (None: the entry has no counterpart, e.g. a bias that softmax cancels).
+    Every ``dst`` entry must be filled, with the same shape."""
+    target = dst.state_dict()
+    new = {}
+    for key, value in src.state_dict().items():
+        name = rename(key)
+        if name is None or key.endswith('num_batches_tracked'):
+            continue
+        if name not in target:
+            raise KeyError(f'transfer: {key!r} -> {name!r}, not a key of {type(dst).__name__}')
+        if target[name].shape != value.shape:
+            raise ValueError(f'transfer: {key!r} {tuple(value.shape)} -> {name!r} '
+                             f'{tuple(target[name].shape)}')
+        new[name] = value.clone()
+    missing = [k for k in target if k not in new and not k.endswith('num_batches_tracked')]
+    if missing:
+        raise KeyError(f'transfer: {type(dst).__name__} entries not filled: {missing}')
+    for k in target:
+        new.setdefault(k, target[k])
+    dst.load_state_dict(new)
+
+
+def check_equal(ours: nn.Module, peer: nn.Module, x: torch.Tensor, rtol: float = 1e-5) -> float:
+    """Both modules in float64 on ``x``: raise :class:`PeerMismatch` unless the
+    outputs agree within ``rtol`` relative to the output's scale; return the
+    relative difference. The modules are restored to their dtype afterwards."""
+    dtypes = [next(m.parameters()).dtype for m in (ours, peer)]
+    try:
+        with torch.no_grad():
+            a = ours.double()(x.double())
+            b = peer.double()(x.double())
+    finally:
+        ours.to(dtypes[0])
+        peer.to(dtypes[1])
+    if a.shape != b.shape:
+        raise PeerMismatch(f'output shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}')
+    scale = b.abs().max().item()
+    if not scale > 0 or b.std().item() < 1e-6 * scale:
+        raise PeerMismatch('the peer output is constant: the check would prove nothing')
+    rel = (a - b).abs().max().item() / scale
+    if not rel <= rtol:
+        raise PeerMismatch(f'outputs differ by {rel:.3g} (relative) > {rtol:g}')
+    return rel
+
+
+# --------------------------------------------------------------------------
+# key maps
+
+def _mmcv_nl_key(key: str) -> str:
+    # mmcv: g.conv.*, theta.conv.*, phi.conv.*, concat_project.conv.*, conv_out.conv.*
+    # (g / phi are Sequential(conv, pool) with sub_sample: g.0.conv.*)
+    if key.startswith('conv_out.'):
+        return key
+    return key.replace('.0.conv.', '.').replace('.conv.', '.')
+
+
+def _mmcv_gc_key(key: str) -> Optional[str]:
+    if key == 'conv_mask.bias':
+        return None  # one constant on every logit: softmax cancels it
+    return key.replace('channel_add_conv.', 'channel_add.')
+
+
+def _prefixed(prefix_map: Dict[str, str], inner: Callable[[str], Optional[str]] = None):
+    def rename(key):
+        for old, new in prefix_map.items():
+            if key.startswith(old):
+                rest = key[len(old):]
+                rest = inner(rest) if inner else rest
+                return None if rest is None else new + rest
+        return key
+    return rename
+
+
+_SA_KEYS = {'theta.0.': 'query.0.conv.', 'theta.1.': 'query.0.bn.', 'theta.3.': 'query.1.conv.',
+            'theta.4.': 'query.1.bn.', 'phi.0.': 'key.0.conv.', 'phi.1.': 'key.0.bn.',
+            'phi.3.': 'key.1.conv.', 'phi.4.': 'key.1.bn.', 'delta.': 'value.',
+            'rho.0.': 'out.conv.', 'rho.1.': 'out.bn.'}
+_MMSEG_SA_KEYS = {'query_project.': 'query.', 'key_project.': 'key.',
+                  'value_project.': 'value.', 'output_project.': 'out.'}
+
+
+def _released_sa_key(key: str) -> str:
+    return _prefixed(_SA_KEYS)(key)
+
+
+def _isa_key(relation_key: Callable[[str], str]):
+    def rename(key):
+        stage, rest = key.split('.', 1)
+        return f'{stage}.{relation_key(rest)}'
+    return rename
+
+
+def _timm_gc_key(key: str) -> Optional[str]:
+    # timm GlobalContext: conv_attn, mlp_add.fc1 / norm / fc2 (ConvMlp, LayerNorm2d)
+    if key == 'conv_attn.bias':
+        return None
+    return (key.replace('conv_attn.', 'conv_mask.').replace('mlp_add.fc1.', 'channel_add.0.')
+            .replace('mlp_add.norm.', 'channel_add.1.').replace('mlp_add.fc2.', 'channel_add.3.'))
+
+
+# --------------------------------------------------------------------------
+# the comparisons
+
+@dataclass
+class Comparison:
+    """One mmctx block or head beside one peer computing the same function.
+
+    ``build_ours`` / ``build_peer`` take the input channels; ``rename`` maps a
+    peer state-dict key to ours (None for reference points: ``build_ours`` is
+    None and no ratio is given). ``family`` picks the sizes
+    (:data:`DEFAULT_SIZES`); ``requires`` names an optional package.
+    """
+    block: str
+    peer: str
+    family: str
+    build_peer: Callable[[int], nn.Module]
+    build_ours: Optional[Callable[[int], nn.Module]] = None
+    rename: Optional[Callable[[str], Optional[str]]] = None
+    requires: Optional[str] = None
+    note: str = ''
+    check_hw: Tuple[int, int] = (10, 12)
+    tags: List[str] = field(default_factory=list)
+
+
+def _ours(cfg: dict, value_channels_c: bool = False):
+    def build(c):
+        extra = dict(value_channels=c) if value_channels_c else {}
+        return MODELS.build(dict(cfg, in_channels=c, **extra))
+    return build
+
+
+def _mmcv_nl(mode):
+    def build(c):
+        from mmcv.cnn import NonLocal2d
+        return NonLocal2d(c, mode=mode)
+    return build
+
+
+def _mmcv_gc(c):
+    from mmcv.cnn import ContextBlock
+    return ContextBlock(c, 1 / 16)
+
+
+def _head(type_, **kwargs):
+    def build(c):
+        return HeadForward(MODELS.build(dict(type=type_, in_channels=c, channels=c // 4,
+                                             num_classes=19, norm_cfg=BN, **kwargs)))
+    return build
+
+
+def _mmseg_isa(c):
+    from mmseg.models.decode_heads.isa_head import SelfAttentionBlock
+    act = dict(type='ReLU')
+    return GroupedISA(SelfAttentionBlock(c, c // 2, None, BN, act),
+                      SelfAttentionBlock(c, c // 2, None, BN, act))
+
+
+def _released_isa(c):
+    return GroupedISA(ReleasedSelfAttention(c, c // 2), ReleasedSelfAttention(c, c // 2))
+
+
+def _mmseg_sa(c):
+    from mmseg.models.decode_heads.isa_head import SelfAttentionBlock
+    return SelfAttentionBlock(c, c // 2, None, BN, dict(type='ReLU'))
+
+
+def _timm_gc(c):
+    from timm.layers import GlobalContext
+    return GlobalContext(c, use_attn=True, fuse_add=True, fuse_scale=False, init_last_zero=True,
+                         rd_ratio=1 / 16, rd_divisor=1)
+
+
+_AUTO = dict(impl='auto')
+_ISA = dict(type='InterlacedSparseSelfAttention', groups=(8, 8), variant='official',
+            key_channels=None, **_AUTO)
+_SA = dict(type='SelfAttention2d', out_norm=True, **_AUTO)
+_HEAD_NOTE = 'in_channels = C, channels = C / 4, BN, 19 classes'
+
+
+def _comparisons() -> List[Comparison]:
+    out = [
+        Comparison('GC (r=16)', 'mmcv ContextBlock', 'nl', _mmcv_gc,
+                   _ours(dict(type='GlobalContextBlock', ratio=16)), _mmcv_gc_key),
+        Comparison('GC (r=16)', 'timm GlobalContext', 'nl', _timm_gc,
+                   _ours(dict(type='GlobalContextBlock', ratio=16)), _timm_gc_key,
+                   requires='timm'),
+    ]
+    for mode in ('embedded_gaussian', 'gaussian', 'dot_product', 'concatenation'):
+        out.append(Comparison(f'NL ({mode})', 'mmcv NonLocal2d', 'nl', _mmcv_nl(mode),
+                              _ours(dict(type='NonLocal2dBlock', mode=mode, **_AUTO)),
+                              _mmcv_nl_key))
+    out += [
+        Comparison('NL head (embedded_gaussian)', 'mmseg NLHead', 'oc',
+                   _head('mmseg.NLHead'),
+                   _head('mmseg.ContextBlockHead',
+                         context_cfg=dict(type='NonLocal2dBlock', norm_cfg=BN, **_AUTO)),
+                   _prefixed({'head.nl_block.': 'head.context_block.'}, _mmcv_nl_key),
+                   note=_HEAD_NOTE),
+        Comparison('GC head (r=4)', 'mmseg GCHead', 'oc', _head('mmseg.GCHead'),
+                   _head('mmseg.ContextBlockHead',
+                         context_cfg=dict(type='GlobalContextBlock', ratio=4)),
+                   _prefixed({'head.gc_block.': 'head.context_block.'}, _mmcv_gc_key),
+                   note=_HEAD_NOTE),
+        Comparison('SA (key C/2, value C)', 'mmseg SelfAttentionBlock (ISAHead)', 'oc',
+                   _mmseg_sa, _ours(dict(_SA, value_bias=True), value_channels_c=True),
+                   _prefixed(_MMSEG_SA_KEYS), check_hw=(9, 11)),
+        Comparison('SA (key C/2, value C)', 'OCNet released SA (re-implemented)', 'oc',
+                   lambda c: ReleasedSelfAttention(c, c // 2),
+                   _ours(dict(_SA, value_bias=False), value_channels_c=True), _released_sa_key,
+                   check_hw=(9, 11)),
+        Comparison('ISA (8x8, official)', 'mmseg ISAHead relations', 'oc', _mmseg_isa,
+                   _ours(dict(_ISA, value_bias=True)), _isa_key(_prefixed(_MMSEG_SA_KEYS)),
+                   note="ISAHead's two SelfAttentionBlocks and the regroup of its forward",
+                   check_hw=(19, 21)),
+        Comparison('ISA (8x8, official)', 'OCNet released ISA (re-implemented)', 'oc',
+                   _released_isa, _ours(dict(_ISA, value_bias=False)),
+                   _isa_key(_released_sa_key), check_hw=(19, 21)),
+        Comparison('DA head', 'mmseg DAHead', 'oc', _head('mmseg.DAHead', pam_channels=64),
+                   note='reference point: mmctx has no dual-attention block or head'),
+        Comparison('CC head', 'mmseg CCHead', 'oc', _head('mmseg.CCHead', recurrence=2),
+                   note='reference point: mmctx has no criss-cross block or head'),
+    ]
+    return out
+
+
+COMPARISONS = _comparisons()
+
+
+def build_pair(cmp: Comparison, in_channels: int, seed: int = 0,
+               check: bool = True) -> Tuple[Optional[nn.Module], nn.Module, Optional[float]]:
+    """(ours, peer, relative difference) for ``cmp`` at ``in_channels``, eval mode, float32.
+
+    The peer is randomised, its weights copied into ours, and (``check``) both
+    are compared in float64 on a (1, C, *cmp.check_hw) input. Reference
+    points return ``ours`` None and no difference.
+    """
+    torch.manual_seed(seed)
+    peer = randomise_(cmp.build_peer(in_channels), seed).eval()
+    if cmp.build_ours is None:
+        return None, peer, None
+    ours = cmp.build_ours(in_channels).eval()
+    transfer(peer, ours, cmp.rename)
+    rel = None
+    if check:
+        g = torch.Generator().manual_seed(seed + 1)
+        x = torch.randn(1, in_channels, *cmp.check_hw, generator=g)
+        rel = check_equal(ours, peer, x)
+    return ours, peer, rel
+
+
+def select(only: Optional[Sequence[str]] = None) -> Tuple[List[Comparison], List[str]]:
+    """The comparisons to run (names containing one of ``only``), and notes on
+    the skipped ones (a missing optional package)."""
+    chosen, notes = [], []
+    for cmp in COMPARISONS:
+        if only and not any(o.lower() in f'{cmp.block} {cmp.peer}'.lower() for o in only):
+            continue
+        if cmp.requires == 'timm' and not timm_available():
+            notes.append(f'{cmp.peer} skipped: timm is not installed '
+                         '(pip install -r requirements-benchmark.txt)')
+            continue
+        chosen.append(cmp)
+    return chosen, notes
