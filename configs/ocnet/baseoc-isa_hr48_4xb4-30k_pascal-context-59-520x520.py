@@ -1,2 +1,10 @@
 # OCNet (Yuan et al.) Table 9 (PASCAL-Context test): OCNet (w/ Base-OC), HRNetV2-W48.
-_base_ = './_base_/ocnet_hr48_4xb4-30k_pascal-context-59-520x520.py'
+_base_ = [
+    './_base_/models/baseoc-isa_hr48.py', './_base_/datasets/pascal-context-59_520x520.py',
+    'mmseg::_base_/default_runtime.py', './_base_/schedules/pascal-context-59_30k.py'
+]
+crop_size = (520, 520)
+model = dict(
+    data_preprocessor=dict(size=crop_size),
+    decode_head=dict(num_classes=59),
+    auxiliary_head=dict(num_classes=59))

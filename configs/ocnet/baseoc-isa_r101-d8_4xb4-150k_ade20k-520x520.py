@@ -1,2 +1,10 @@
 # OCNet (Yuan et al.) Table 8 (ADE20K val): OCNet (w/ Base-OC), ResNet-101.
-_base_ = './_base_/ocnet_r101-d8_4xb4-150k_ade20k-520x520.py'
+_base_ = [
+    './_base_/models/baseoc-isa_r101-d8.py', './_base_/datasets/ade20k_520x520.py',
+    'mmseg::_base_/default_runtime.py', './_base_/schedules/ade20k_150k.py'
+]
+crop_size = (520, 520)
+model = dict(
+    data_preprocessor=dict(size=crop_size),
+    decode_head=dict(num_classes=150),
+    auxiliary_head=dict(num_classes=150))

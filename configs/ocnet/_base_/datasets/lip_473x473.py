@@ -1,8 +1,6 @@
-# OCNet (Yuan et al.) Table 10 (LIP val, human parsing: 19 part labels + background):
-# dilated ResNet-101, crop 473x473, batch 32 (4 GPUs x 8), lr 0.007 with poly
-# decay (power 0.9, to 0), weight decay 5e-4, 100k iterations (§4.2),
-# auxiliary FCN loss 0.4, SyncBN; flip, random scale [0.5, 2], brightness
-# jitter [-10, 10]. Decode head Base-OC (ISA, P_h = P_w = 8).
+# OCNet (Yuan et al.) LIP data (Table 10, human parsing: 19 part labels +
+# background, §4.2): crop 473x473, 8 images per GPU; flip, random scale
+# [0.5, 2], brightness jitter [-10, 10].
 #
 # mmseg has no LIP dataset class and needs none: BaseSegDataset with the
 # class names below reads the official layout
@@ -13,12 +11,6 @@
 # RandomFlip's swap_seg_labels. mmseg's test-time augmentation cannot swap
 # the class channels of a flipped prediction, so `--tta` here is
 # multi-scale only (no flip).
-_base_ = [
-    'mmseg::_base_/models/fcn_r50-d8.py', 'mmseg::_base_/default_runtime.py',
-    'mmseg::_base_/schedules/schedule_80k.py'
-]
-custom_imports = dict(imports=['mmctx'], allow_failed_imports=False)
-norm_cfg = dict(type='SyncBN', requires_grad=True)
 crop_size = (473, 473)
 dataset_type = 'BaseSegDataset'
 data_root = 'data/LIP/'
@@ -73,22 +65,5 @@ val_dataloader = dict(
                          seg_map_path='TrainVal_parsing_annotations/val_segmentations'),
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
-model = dict(
-    data_preprocessor=dict(size=crop_size),
-    pretrained='open-mmlab://resnet101_v1c',
-    backbone=dict(depth=101),
-    decode_head=dict(
-        _delete_=True,
-        type='BaseOCHead', channels=512, attention='isa', variant='official',
-        in_channels=2048, in_index=3, dropout_ratio=0.1, num_classes=20,
-        norm_cfg=norm_cfg, align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
-    auxiliary_head=dict(num_classes=20, loss_decode=dict(loss_weight=0.4)))
-optim_wrapper = dict(optimizer=dict(lr=0.007, weight_decay=0.0005))
-param_scheduler = [
-    dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=100000, by_epoch=False)
-]
-train_cfg = dict(max_iters=100000, val_interval=10000)
-default_hooks = dict(checkpoint=dict(interval=10000))
 val_evaluator = dict(type='FWIoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator

@@ -1,0 +1,11 @@
+# OCNet (Yuan et al.) Table 7 (Cityscapes test) schedule (§4.2): SGD, lr 0.01
+# with poly decay (power 0.9, to 0), weight decay 5e-4, 100k iterations on
+# train + val (batch 8: 4 GPUs x 2); no validation loop (val is trained on).
+_base_ = 'mmseg::_base_/schedules/schedule_80k.py'
+optim_wrapper = dict(optimizer=dict(lr=0.01, weight_decay=0.0005))
+param_scheduler = [
+    dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=100000, by_epoch=False)
+]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=100000, val_interval=100000)
+default_hooks = dict(checkpoint=dict(interval=10000))
+val_cfg = None
