@@ -14,27 +14,12 @@ from collections import OrderedDict
 import pytest
 import torch
 
-from tools_helpers import REPO, TEST, TRAIN, metric, run_tool, write_config
+from tools_helpers import (REPO, TEST, TRAIN, metric, run_tool, shapes_detector_config,
+                           write_config)
 
 from mmctx.utils.checkpoint import UNSAFE_LOAD_ENV, UnsafeCheckpointError
 
-DEMO = osp.join(REPO, 'configs', 'demo', 'retinanet_r50w16-gcb_fpn64_1xb4-1200it_shapes-128.py')
 STATS = osp.join(REPO, 'tools', 'analysis_tools', 'attention_stats.py')
-
-CONFIG = '''
-_base_ = {demo!r}
-data_root = {root!r}
-train_dataloader = dict(batch_size=2, dataset=dict(data_root=data_root))
-val_dataloader = dict(dataset=dict(data_root=data_root))
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
-test_evaluator = val_evaluator
-train_cfg = dict(max_iters=4, val_interval=100)
-default_hooks = dict(
-    logger=dict(interval=1),
-    checkpoint=dict(interval=2, max_keep_ckpts=1))
-model = dict(test_cfg=dict(score_thr=0.0))
-'''
 
 
 class Payload:
@@ -73,7 +58,7 @@ def safe_by_default(monkeypatch):
 
 @pytest.fixture
 def cfg(tmp_path, shapes_root):
-    return write_config(tmp_path, CONFIG.format(demo=DEMO, root=shapes_root))
+    return write_config(tmp_path, shapes_detector_config(shapes_root, keep=1))
 
 
 def _model_state(cfg_path):

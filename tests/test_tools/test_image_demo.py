@@ -8,50 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from tools_helpers import REPO, TRAIN, write_config
+from tools_helpers import (REPO, TRAIN, shapes_detector_config, shapes_segmentor_config,
+                           write_config)
 
-DEMO_CFG = osp.join(REPO, 'configs', 'demo', 'retinanet_r50w16-gcb_fpn64_1xb4-1200it_shapes-128.py')
-SEMANTIC = osp.join(REPO, 'configs', '_base_', 'datasets', 'shapes_semantic.py')
-
-DET = '''
-_base_ = {demo!r}
-data_root = {root!r}
-model = dict(test_cfg=dict(score_thr=0.0))  # an untrained detector scores low
-train_dataloader = dict(batch_size=2, dataset=dict(data_root=data_root))
-val_dataloader = dict(dataset=dict(data_root=data_root))
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
-test_evaluator = val_evaluator
-train_cfg = dict(max_iters=2, val_interval=100)
-default_hooks = dict(checkpoint=dict(interval=2))
-'''
-
-# A CPU-sized FCN (ResNet-18, 16 channels); HEAD is GCNLHead (one GCNL block,
-# Woo et al., Global Context and Geometric Priors for Effective Non-Local
-# Self-Attention) or a plain FCNHead (no attention block).
-SEG = '''
-_base_ = [
-    'mmseg::_base_/models/fcn_r50-d8.py', {semantic!r},
-    'mmseg::_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_20k.py'
-]
-custom_imports = dict(imports=['mmctx'], allow_failed_imports=False)
-data_root = {root!r}
-norm_cfg = dict(type='BN', requires_grad=True)
-model = dict(
-    data_preprocessor=dict(size=(128, 128)),
-    pretrained=None,
-    backbone=dict(depth=18, stem_channels=16, base_channels=16, norm_cfg=norm_cfg),
-    decode_head=dict(
-        _delete_=True, type={head!r}, in_channels=128, in_index=3, channels=16,
-        num_classes=6, norm_cfg=norm_cfg, align_corners=False, {extra}
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
-    auxiliary_head=None)
-train_dataloader = dict(dataset=dict(data_root=data_root))
-val_dataloader = dict(dataset=dict(data_root=data_root))
-test_dataloader = val_dataloader
-train_cfg = dict(max_iters=2, val_interval=100)
-default_hooks = dict(checkpoint=dict(by_epoch=False, interval=2))
-'''
 
 
 def load_script(path, name):
@@ -70,9 +29,9 @@ def demo():
 def trained(tmp_path_factory, shapes_root):
     """(det config, det checkpoint, seg config, seg checkpoint, image, tmp dir)."""
     tmp = tmp_path_factory.mktemp('demo')
-    det = write_config(tmp, DET.format(demo=DEMO_CFG, root=shapes_root), 'det.py')
-    seg = write_config(tmp, SEG.format(semantic=SEMANTIC, root=shapes_root, head='GCNLHead',
-                                       extra='num_heads=2, reduction=2,'), 'seg.py')
+    det = write_config(tmp, shapes_detector_config(shapes_root, iters=2), 'det.py')
+    seg = write_config(tmp, shapes_segmentor_config(
+        shapes_root, head='GCNLHead', extra='num_heads=2, reduction=2,'), 'seg.py')
     train = load_script(TRAIN, 'mmctx_tool_train')  # in this process: no second start-up
     for cfg, work in ((det, 'det_work'), (seg, 'seg_work')):
         train.main([cfg, '--work-dir', str(tmp / work)])
@@ -142,8 +101,7 @@ def test_bad_inputs_are_named(demo, trained, tmp_path):
         demo.main([image_path, det, '--weights', str(tmp_path / 'missing.pth')])
     with pytest.raises(ValueError, match=r'point \(128, 5\) lies outside the 128x128 image'):
         demo.main([image_path, det, '--weights', ckpt, '--show-attention', '128,5'])
-    plain = write_config(tmp_path, SEG.format(semantic=SEMANTIC, root=str(tmp) + '/',
-                                              head='FCNHead', extra=''), 'fcn.py')
+    plain = write_config(tmp_path, shapes_segmentor_config(str(tmp) + '/', head='FCNHead'), 'fcn.py')
     with pytest.raises(ValueError, match='fcn.py has no mmctx attention block'):
         demo.main([image_path, plain, '--show-attention', '5,5',
                    '--out-dir', str(tmp_path)])

@@ -15,58 +15,14 @@ import sys
 
 import pytest
 
-from tools_helpers import REPO, metric, write_config
+from tools_helpers import (metric, shapes_detector_config, shapes_segmentor_config,
+                           write_config)
 
 pytest.importorskip('mim', reason='openmim is in requirements-test.txt')
 
-DEMO = osp.join(REPO, 'configs', 'demo', 'retinanet_r50w16-gcb_fpn64_1xb4-1200it_shapes-128.py')
-SEMANTIC = osp.join(REPO, 'configs', '_base_', 'datasets', 'shapes_semantic.py')
 
 # the `mim` entry point of this interpreter's environment
 MIM = osp.join(osp.dirname(sys.executable), 'mim')
-
-DET_CONFIG = '''
-_base_ = {demo!r}
-data_root = {root!r}
-train_dataloader = dict(batch_size=2, dataset=dict(data_root=data_root))
-val_dataloader = dict(dataset=dict(data_root=data_root))
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
-test_evaluator = val_evaluator
-train_cfg = dict(max_iters=4, val_interval=100)
-default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2))
-# after 2 iterations no score passes the default 0.05: keep every box
-model = dict(test_cfg=dict(score_thr=0.0))
-'''
-
-# mmseg's FCN R-50 fragment shrunk to a CPU-sized ResNet-18, with mmctx's
-# ContextBlockHead (a GC block between the FCN head's convs) as decode head
-SEG_CONFIG = '''
-_base_ = [
-    'mmseg::_base_/models/fcn_r50-d8.py', {semantic!r},
-    'mmseg::_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_20k.py'
-]
-custom_imports = dict(imports=['mmctx'], allow_failed_imports=False)
-data_root = {root!r}
-norm_cfg = dict(type='BN', requires_grad=True)
-model = dict(
-    data_preprocessor=dict(size=(128, 128)),
-    pretrained=None,
-    backbone=dict(depth=18, stem_channels=16, base_channels=16,
-                  norm_cfg=norm_cfg),
-    decode_head=dict(
-        _delete_=True, type='ContextBlockHead', in_channels=128, in_index=3,
-        channels=16, num_classes=6, dropout_ratio=0.1, norm_cfg=norm_cfg,
-        align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', loss_weight=1.0)),
-    auxiliary_head=None)
-train_dataloader = dict(dataset=dict(data_root=data_root))
-val_dataloader = dict(dataset=dict(data_root=data_root))
-test_dataloader = val_dataloader
-train_cfg = dict(max_iters=2, val_interval=100)
-default_hooks = dict(
-    logger=dict(interval=1), checkpoint=dict(by_epoch=False, interval=2))
-'''
 
 
 def run_mim(*args, cwd, expect_ok=True):
@@ -83,7 +39,7 @@ def run_mim(*args, cwd, expect_ok=True):
 
 
 def test_mim_train_then_test_mmdet(tmp_path, shapes_root):
-    cfg = write_config(tmp_path, DET_CONFIG.format(demo=DEMO, root=shapes_root))
+    cfg = write_config(tmp_path, shapes_detector_config(shapes_root))
     _, out = run_mim('train', 'mmdet', cfg, '--work-dir', 'work',
                      '--cfg-options', 'train_cfg.max_iters=2', cwd=tmp_path)
     # mmdet's own train script ran (not ours) and trained mmctx's GC block
@@ -110,7 +66,7 @@ def test_mim_train_then_test_mmdet(tmp_path, shapes_root):
 
 def test_mim_train_then_test_mmsegmentation(tmp_path, shapes_root):
     cfg = write_config(tmp_path,
-                       SEG_CONFIG.format(semantic=SEMANTIC, root=shapes_root))
+                       shapes_segmentor_config(shapes_root))
     _, out = run_mim('train', 'mmsegmentation', cfg, '--work-dir', 'work',
                      cwd=tmp_path)
     assert 'mmseg/.mim/tools/train.py' in out
@@ -131,7 +87,7 @@ def test_mim_train_then_test_mmsegmentation(tmp_path, shapes_root):
 def test_mim_without_custom_imports_does_not_know_mmctx(tmp_path, shapes_root):
     """mmdet's train script never imports mmctx itself: a config that drops
     ``custom_imports`` cannot build mmctx's modules under mim."""
-    text = DET_CONFIG.format(demo=DEMO, root=shapes_root) + (
+    text = shapes_detector_config(shapes_root) + (
         'custom_imports = None\n')
     rc, out = run_mim('train', 'mmdet', write_config(tmp_path, text),
                       '--work-dir', 'work', cwd=tmp_path, expect_ok=False)

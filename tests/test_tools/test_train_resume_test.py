@@ -12,32 +12,14 @@ import sys
 import pytest
 import torch
 
-from tools_helpers import REPO, TEST, TRAIN, metric, run_tool, write_config
-
-DEMO = osp.join(REPO, 'configs', 'demo', 'retinanet_r50w16-gcb_fpn64_1xb4-1200it_shapes-128.py')
-SEMANTIC = osp.join(REPO, 'configs', '_base_', 'datasets', 'shapes_semantic.py')
+from tools_helpers import (REPO, SEMANTIC, TEST, TRAIN, metric, run_tool,
+                           shapes_detector_config, write_config)
 
 
-DET_CONFIG = '''
-_base_ = {demo!r}
-data_root = {root!r}
-train_dataloader = dict(batch_size=2, dataset=dict(data_root=data_root))
-val_dataloader = dict(dataset=dict(data_root=data_root))
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
-test_evaluator = val_evaluator
-train_cfg = dict(max_iters=4, val_interval=100)
-default_hooks = dict(
-    logger=dict(interval=1),
-    checkpoint=dict(interval=2, max_keep_ckpts=3))
-# after 4 iterations no score passes the default 0.05: keep every box, so
-# the COCO metric has detections to score
-model = dict(test_cfg=dict(score_thr=0.0))
-'''
 
 
 def test_detection_train_resume_test(tmp_path, shapes_root):
-    cfg = write_config(tmp_path, DET_CONFIG.format(demo=DEMO, root=shapes_root))
+    cfg = write_config(tmp_path, shapes_detector_config(shapes_root, keep=3))
     work = str(tmp_path / 'work')
 
     # 1. train 2 of 4 iterations (an interrupted run)
@@ -120,7 +102,7 @@ def test_segmentation_train_then_test(tmp_path, shapes_root):
 
 
 def test_unknown_module_is_named(tmp_path, shapes_root):
-    text = DET_CONFIG.format(demo=DEMO, root=shapes_root) + '''
+    text = shapes_detector_config(shapes_root, keep=3) + '''
 model = dict(backbone=dict(plugins=[dict(
     cfg=dict(type='GlobalContextBlokk'), stages=(False, True, True, True),
     position='after_conv3')]))
@@ -132,7 +114,7 @@ model = dict(backbone=dict(plugins=[dict(
 
 
 def test_unknown_custom_import_is_named(tmp_path, shapes_root):
-    text = DET_CONFIG.format(demo=DEMO, root=shapes_root) + '''
+    text = shapes_detector_config(shapes_root, keep=3) + '''
 custom_imports = dict(imports=['mmctx', 'mmctx.models.no_such_family'],
                       allow_failed_imports=False)
 '''
@@ -157,7 +139,7 @@ def _free_port():
 
 def test_dist_train_and_test_scripts(tmp_path, shapes_root):
     """tools/dist_train.sh and dist_test.sh with 2 processes (gloo on CPU)."""
-    cfg = write_config(tmp_path, DET_CONFIG.format(demo=DEMO, root=shapes_root))
+    cfg = write_config(tmp_path, shapes_detector_config(shapes_root, keep=3))
     work = str(tmp_path / 'work')
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHON=sys.executable)
 

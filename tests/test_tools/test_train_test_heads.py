@@ -16,40 +16,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tools_helpers import REPO, TEST, TRAIN, metric, run_tool
+from tools_helpers import TEST, TRAIN, metric, run_tool, shapes_segmentor_config
 
 pytestmark = pytest.mark.usefixtures('mmseg_scope')
 
-SEMANTIC = osp.join(REPO, 'configs', '_base_', 'datasets', 'shapes_semantic.py')
-
-CONFIG = '''
-_base_ = [
-    'mmseg::_base_/models/fcn_r50-d8.py', {semantic!r},
-    'mmseg::_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_20k.py'
-]
-custom_imports = dict(imports=['mmctx'], allow_failed_imports=False)
-data_root = {root!r}
-norm_cfg = dict(type='BN', requires_grad=True)
-model = dict(
-    data_preprocessor=dict(size=(128, 128)),
-    pretrained=None,
-    backbone=dict(depth=18, stem_channels=16, base_channels=16, norm_cfg=norm_cfg),
-    decode_head=dict(
-        _delete_=True, type={head!r}, in_channels=128, in_index=3,
-        channels=16, dropout_ratio=0.1, num_classes=6, norm_cfg=norm_cfg,
-        align_corners=False, {extra}
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
-    auxiliary_head=dict(in_channels=64, channels=8, num_classes=6, norm_cfg=norm_cfg,
-                        loss_decode=dict(loss_weight=0.4)))
+# the tiny shapes FCN with an auxiliary head, AdamW and the FWIoU metric, 20 iterations
+AUXILIARY = ('dict(in_channels=64, channels=8, num_classes=6, norm_cfg=norm_cfg, '
+             'loss_decode=dict(loss_weight=0.4))')
+SETTING = '''
 optim_wrapper = dict(_delete_=True, type='OptimWrapper',
                      optimizer=dict(type='AdamW', lr=0.003, weight_decay=0.0001))
-train_dataloader = dict(dataset=dict(data_root=data_root))
-val_dataloader = dict(dataset=dict(data_root=data_root))
-test_dataloader = val_dataloader
 val_evaluator = dict(type='FWIoUMetric', iou_metrics=['mIoU'], bf_tolerances=(3, 5, 9, 12))
 test_evaluator = val_evaluator
-train_cfg = dict(max_iters=20, val_interval=100)
-default_hooks = dict(logger=dict(interval=1), checkpoint=dict(by_epoch=False, interval=20))
 '''
 HEADS = {
     'BaseOCHead': "attention='isa', ocp_cfg=dict(groups=(4, 4)),",
@@ -78,8 +56,8 @@ def direct_fwiou(pred_dir, gt_dir):
 @pytest.mark.parametrize('head', list(HEADS))
 def test_head_trains_and_tests_through_the_tools(head, tmp_path, shapes_root):
     cfg = tmp_path / 'cfg.py'
-    cfg.write_text(CONFIG.format(semantic=SEMANTIC, root=shapes_root, head=head,
-                                 extra=HEADS[head]))
+    cfg.write_text(shapes_segmentor_config(shapes_root, head=head, extra=HEADS[head], iters=20,
+                                           auxiliary_head=AUXILIARY) + SETTING)
     work = str(tmp_path / 'work')
     _, out = run_tool(TRAIN, str(cfg), '--work-dir', work)
     assert re.search(r'Iter\(train\) \[20/20\]', out)
