@@ -40,7 +40,8 @@ from .memory import peak_memory
 
 __all__ = [
     'BLOCK_SPECS', 'HEAD_SPECS', 'PAPER_TABLE4', 'PAPER_TABLE4_INPUT', 'TABLE4_NOTES',
-    'build_entry', 'measure', 'run_benchmark', 'table4_notes'
+    'build_entry', 'measure', 'run_benchmark', 'table4_notes', 'ATTENTION_CASES',
+    'QUICK_ATTENTION_CASES', 'attention_impl_sweep'
 ]
 
 # Context blocks, OCNet Fig. 4 protocol (default input 1 x 512 x 128 x 128).
@@ -301,4 +302,65 @@ def run_benchmark(specs: Sequence, shape: Sequence[int], device: str = 'cpu',
                 row.update(paper_memory_mb=paper_memory, paper_gflops=paper_gflops,
                            paper_time_ms=paper_time, vs_paper=result['gflops'] / paper_gflops)
             rows.append(row)
+    return rows
+
+
+# The softmax attentions the blocks run at the papers' sizes, for the rule of
+# mmctx.models.layers.attention.resolve_impl: (label, groups, tokens, E, Ev),
+# groups = batch x heads x attention groups, tokens = Nq = Nk.
+ATTENTION_CASES = [
+    ('NL embedded Gaussian, C=256, 64x64', 1, 4096, 128, 128),
+    ('NL embedded Gaussian, C=1024, 50x68', 1, 3400, 512, 512),
+    ('NL Gaussian, C=256, 64x64', 1, 4096, 256, 128),
+    ('NL Gaussian, C=1024, 50x68', 1, 3400, 1024, 512),
+    ('ISA global groups, C=512, 128x128, value C', 64, 256, 256, 512),
+    ('ISA local groups, C=512, 128x128, value C', 256, 64, 256, 512),
+    ('ISA global groups, C=512, 128x128, value C/2', 64, 256, 256, 256),
+    ('ISA local groups, C=512, 128x128, value C/2', 256, 64, 256, 256),
+    ('ISA global groups, C=512, 97x97 (104x104), value C', 64, 169, 256, 512),
+    ('SA, C=512, 97x97, value C/2', 1, 9409, 256, 256),
+    ('SA, C=512, 97x97, value C', 1, 9409, 256, 512),
+]
+QUICK_ATTENTION_CASES = [('small, equal widths', 4, 64, 32, 32),
+                         ('small, value wider', 4, 64, 16, 160)]
+
+
+def attention_impl_sweep(cases=ATTENTION_CASES, threads: Sequence[int] = (1, ),
+                         repeat: int = 3, dtype: torch.dtype = torch.float32,
+                         log=print) -> List[Dict]:
+    """Fused against explicit softmax attention (inference, CPU), interleaved.
+
+    One row per case and thread count: the median times of both paths,
+    the path :func:`~mmctx.models.layers.attention.resolve_impl` names
+    (``auto``), the faster one, and whether they agree.
+    """
+    from mmctx.models.layers.attention import resolve_impl, softmax_attention
+    from .peers import time_interleaved
+    rows = []
+    saved = torch.get_num_threads()
+    try:
+        for label, groups, n, e, ev in cases:
+            g = torch.Generator().manual_seed(0)
+            q, k = (torch.randn(groups, 1, n, e, generator=g, dtype=dtype) for _ in range(2))
+            v = torch.randn(groups, 1, n, ev, generator=g, dtype=dtype)
+
+            def call(impl):
+                def run():
+                    with torch.no_grad():
+                        softmax_attention(q, k, v, e**-0.5, impl=impl)
+                return run
+
+            for n_threads in threads:
+                torch.set_num_threads(n_threads)
+                fused, explicit = time_interleaved([call('fused'), call('explicit')], repeat)
+                auto = resolve_impl('cpu', dtype, groups, n, n, e, ev)
+                fastest = 'fused' if fused <= explicit else 'explicit'
+                rows.append(dict(case=label, groups=groups, tokens=n, qk_width=e, v_width=ev,
+                                 dtype=str(dtype).replace('torch.', ''), threads=n_threads,
+                                 fused_ms=fused * 1e3, explicit_ms=explicit * 1e3,
+                                 auto=auto, fastest=fastest, auto_is_fastest=auto == fastest))
+                log(f'{label} ({n_threads} thr): fused {fused * 1e3:.1f} ms, explicit '
+                    f'{explicit * 1e3:.1f} ms, auto -> {auto}')
+    finally:
+        torch.set_num_threads(saved)
     return rows

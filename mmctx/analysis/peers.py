@@ -31,6 +31,8 @@ Peers:
 """
 import importlib.util
 import math
+import statistics
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -43,7 +45,8 @@ from mmengine.registry import MODELS
 __all__ = [
     'Comparison', 'PeerMismatch', 'ReleasedSelfAttention', 'GroupedISA', 'HeadForward',
     'COMPARISONS', 'DEFAULT_SIZES', 'QUICK_SIZES', 'randomise_', 'transfer', 'check_equal',
-    'build_pair', 'timm_available', 'select'
+    'build_pair', 'timm_available', 'select', 'PASSES', 'time_interleaved', 'run_peers',
+    'best_peer_summary'
 ]
 
 # The papers' sizes: GCNet / NL on detection features (C4 of Mask R-CNN,
@@ -137,14 +140,16 @@ class GroupedISA(nn.Module):
 
 
 class HeadForward(nn.Module):
-    """A decode head called on one feature map (mmseg heads take a list)."""
+    """A decode head called on one feature map (mmseg heads take a list); of a
+    head returning several maps (``DAHead``: PAM + CAM, PAM, CAM) the first."""
 
     def __init__(self, head: nn.Module) -> None:
         super().__init__()
         self.head = head
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head([x])
+        out = self.head([x])
+        return out[0] if isinstance(out, (tuple, list)) else out
 
 
 # --------------------------------------------------------------------------
@@ -437,3 +442,159 @@ def select(only: Optional[Sequence[str]] = None) -> Tuple[List[Comparison], List
             continue
         chosen.append(cmp)
     return chosen, notes
+
+
+# --------------------------------------------------------------------------
+# timing and memory, interleaved in one process
+
+PASSES = ('forward', 'forward_backward')
+
+
+def _runner(module: nn.Module, x: torch.Tensor, pass_: str) -> Callable[[], None]:
+    if pass_ == 'forward':
+        def run():
+            with torch.no_grad():
+                module(x)
+    else:
+        def run():
+            module.zero_grad(set_to_none=True)
+            module(x).sum().backward()
+    return run
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def time_interleaved(runs: Sequence[Callable[[], None]], repeat: int = 5, warmup: int = 1,
+                     device: str = 'cpu') -> List[float]:
+    """Median seconds of each call in ``runs``, timed in turn: each round runs
+    every call once, the order rotating by one per round, after ``warmup``
+    rounds; so a change of machine load falls on all of them alike."""
+    dev = torch.device(device)
+    for _ in range(warmup):
+        for run in runs:
+            run()
+    times = [[] for _ in runs]
+    for r in range(repeat):
+        for i in range(len(runs)):
+            j = (i + r) % len(runs)
+            _sync(dev)
+            start = time.perf_counter()
+            runs[j]()
+            _sync(dev)
+            times[j].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
+def _shape_str(shape) -> str:
+    return 'x'.join(map(str, shape))
+
+
+def run_peers(comparisons: Sequence[Comparison], sizes: Optional[Dict[str, list]] = None,
+              threads: Sequence[int] = (1, ), passes: Sequence[str] = PASSES,
+              repeat: int = 5, warmup: int = 1, device: str = 'cpu', memory: bool = True,
+              log: Callable[[str], None] = print) -> List[Dict]:
+    """Time (and measure the peak memory of) mmctx and each peer, interleaved.
+
+    For every comparison, size of its family (``sizes``, default
+    :data:`DEFAULT_SIZES`), pass and thread count: one row with ``ours_ms`` /
+    ``peer_ms`` (medians of ``repeat`` interleaved runs), ``ours_mb`` /
+    ``peer_mb`` (:func:`mmctx.analysis.memory.peak_memory`), the ratios
+    ``time_ratio`` = ours_ms / peer_ms and ``memory_ratio`` = ours_mb /
+    peer_mb (None for reference points), and ``check_rel``, the relative
+    difference of the float64 outputs (checked <= 1e-5 before timing).
+    """
+    from .memory import peak_memory
+    sizes = DEFAULT_SIZES if sizes is None else sizes
+    rows = []
+    saved_threads = torch.get_num_threads()
+    try:
+        for cmp in comparisons:
+            for shape in sizes[cmp.family]:
+                ours, peer, rel = build_pair(cmp, shape[1])
+                models = [m.to(device) for m in (ours, peer) if m is not None]
+                g = torch.Generator().manual_seed(2)
+                x = torch.randn(*shape, generator=g).to(device)
+                for n_threads in threads:
+                    torch.set_num_threads(n_threads)
+                    for pass_ in passes:
+                        runs = [_runner(m, x, pass_) for m in models]
+                        failed = _peer_failure(runs[-1])
+                        if failed:  # time ours alone, say why the peer has no figure
+                            runs = runs[:-1]
+                        times = time_interleaved(runs, repeat, warmup, device)
+                        mems = ([peak_memory(run, device) / 2**20 for run in runs]
+                                if memory else [None] * len(runs))
+                        if ours is None:
+                            times, mems = [None] + times, [None] + mems
+                        if failed:
+                            times, mems = times + [None], mems + [None]
+                        row = dict(block=cmp.block, peer=cmp.peer, input=_shape_str(shape),
+                                   pass_=pass_, threads=n_threads, device=str(device),
+                                   ours_ms=_ms(times[0]), peer_ms=_ms(times[1]),
+                                   time_ratio=_ratio(times[0], times[1]),
+                                   ours_mb=mems[0], peer_mb=mems[1],
+                                   memory_ratio=_ratio(mems[0], mems[1]),
+                                   check_rel=rel, note=failed or cmp.note)
+                        row['pass'] = row.pop('pass_')
+                        rows.append(row)
+                        log(_progress(row))
+                del models, ours, peer
+    finally:
+        torch.set_num_threads(saved_threads)
+    return rows
+
+
+def _peer_failure(run: Callable[[], None]) -> str:
+    """'' if the peer's call runs, else why not (e.g. mmcv NonLocal2d's
+    concatenation mode, whose in-place division breaks its own backward)."""
+    try:
+        run()
+    except RuntimeError as err:
+        return f'peer fails: {str(err).splitlines()[0][:160]}'
+    return ''
+
+
+def _ms(seconds):
+    return None if seconds is None else seconds * 1e3
+
+
+def _ratio(a, b):
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def _progress(row: Dict) -> str:
+    ratio = row['time_ratio']
+    text = f"{row['block']} | {row['peer']} | {row['input']} | {row['pass']} | " \
+           f"{row['threads']} thr: peer " + \
+        ('-' if row['peer_ms'] is None else f"{row['peer_ms']:.1f} ms")
+    if row['ours_ms'] is not None:
+        text += f", mmctx {row['ours_ms']:.1f} ms"
+    if ratio is not None:
+        text += f' ({ratio:.2f}x)'
+    return text
+
+
+def best_peer_summary(rows: Sequence[Dict]) -> List[Dict]:
+    """Per (block, input, pass, threads): mmctx against its fastest peer
+    (time) and its leanest peer (memory); reference points left out."""
+    groups: Dict[tuple, List[Dict]] = {}
+    for row in rows:
+        if row['time_ratio'] is None:
+            continue
+        key = (row['block'], row['input'], row['pass'], row['threads'])
+        groups.setdefault(key, []).append(row)
+    out = []
+    for (block, shape, pass_, n), group in groups.items():
+        fast = min(group, key=lambda r: r['peer_ms'])
+        summary = dict(block=block, input=shape, pass_=pass_, threads=n,
+                       best_peer_time=fast['peer'], time_ratio=fast['time_ratio'])
+        with_mem = [r for r in group if r['memory_ratio'] is not None]
+        if with_mem:
+            lean = min(with_mem, key=lambda r: r['peer_mb'])
+            summary.update(best_peer_memory=lean['peer'], memory_ratio=lean['memory_ratio'])
+        summary['pass'] = summary.pop('pass_')
+        out.append(summary)
+    return out

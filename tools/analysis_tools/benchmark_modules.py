@@ -13,6 +13,12 @@ Yuan et al., "OCNet: Object Context for Semantic Segmentation":
     # Fig. 3: GFLOPs against input size, drawn to a PNG
     python tools/analysis_tools/benchmark_modules.py --kind blocks \
         --sizes 32 64 96 128 --plot-metric gflops --out-dir work_dirs/bench
+    # mmctx beside its peers (mmcv, mmseg, timm, the OCNet authors' blocks), weights
+    # transferred and outputs checked equal, interleaved, the papers' sizes, 1 and 2
+    # threads, forward and forward + backward -> docs/benchmarks/peers_cpu.{csv,json,png}
+    python tools/analysis_tools/benchmark_modules.py --peers --threads 1 2
+    # fused against explicit softmax attention at the blocks' sizes (impl='auto' rule)
+    python tools/analysis_tools/benchmark_modules.py --kind attention --threads 1 2
 
 Prints a table and writes ``benchmark.csv`` / ``benchmark.json`` (and
 ``sweep.png``) to --out-dir. Columns: peak memory (MiB; CPU: the allocator's
@@ -22,6 +28,12 @@ included), ``gflops`` (2 x gmacs, the unit of OCNet's Table 4),
 ``gflops_conv`` (conv / linear layers only, 2 x their multiply-adds),
 median time (ms), the fused path's speed-up, and for Table 4 heads the
 paper's memory / GFLOPs / time and ``vs_paper`` (our gflops / paper's).
+
+``--peers`` (:mod:`mmctx.analysis.peers`) writes ``peers_<device>.csv`` /
+``.json`` / ``.png`` (default to ``docs/benchmarks``): one row per (block,
+peer, size, pass, threads) with mmctx's and the peer's median time and peak
+memory and their ratios (mmctx / peer), and a summary against the best peer.
+``--kind attention`` writes ``attention_impls.csv`` / ``.json``.
 """
 import argparse
 import csv
@@ -29,18 +41,39 @@ import json
 import os
 import os.path as osp
 
-from mmctx.analysis.benchmark import BLOCK_SPECS, HEAD_SPECS, run_benchmark, table4_notes
+import torch
+
+from mmctx.analysis import peers as peer_bench
+from mmctx.analysis.benchmark import (ATTENTION_CASES, BLOCK_SPECS, HEAD_SPECS,
+                                      QUICK_ATTENTION_CASES, attention_impl_sweep,
+                                      run_benchmark, table4_notes)
 from mmctx.utils import register_all_modules
 
 DEFAULT_CHANNELS = dict(blocks=512, heads=2048)
 COLUMNS = ('module', 'impl', 'input', 'device', 'memory_mb', 'paper_memory_mb', 'gmacs',
            'gflops', 'gflops_conv', 'paper_gflops', 'vs_paper', 'time_ms', 'paper_time_ms',
            'speedup')
+PEER_COLUMNS = ('block', 'peer', 'input', 'pass', 'threads', 'device', 'ours_ms', 'peer_ms',
+                'time_ratio', 'ours_mb', 'peer_mb', 'memory_ratio', 'check_rel', 'note')
+SUMMARY_COLUMNS = ('block', 'input', 'pass', 'threads', 'best_peer_time', 'time_ratio',
+                   'best_peer_memory', 'memory_ratio')
+ATTENTION_COLUMNS = ('case', 'groups', 'tokens', 'qk_width', 'v_width', 'dtype', 'threads',
+                     'fused_ms', 'explicit_ms', 'auto', 'fastest', 'auto_is_fastest')
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Benchmark context modules')
-    parser.add_argument('--kind', choices=['blocks', 'heads'], default='blocks')
+    parser.add_argument('--kind', choices=['blocks', 'heads', 'attention'], default='blocks',
+                        help='attention: fused vs explicit softmax attention at the '
+                        "blocks' sizes, beside impl='auto''s choice")
+    parser.add_argument('--peers', action='store_true',
+                        help='mmctx blocks beside their peers (mmctx.analysis.peers)')
+    parser.add_argument('--threads', type=int, nargs='+', default=[1],
+                        help='--peers / --kind attention: torch thread counts')
+    parser.add_argument('--passes', nargs='+', default=list(peer_bench.PASSES),
+                        choices=list(peer_bench.PASSES))
+    parser.add_argument('--quick', action='store_true',
+                        help='--peers / --kind attention: tiny sizes (a smoke test)')
     parser.add_argument('--only', nargs='+', default=None,
                         help='benchmark only entries whose name contains one of these')
     parser.add_argument('--channels', type=int, default=None,
@@ -60,13 +93,14 @@ def parse_args(argv=None):
                         'tensors, so --repeat 0 --no-memory runs no forward at all)')
     parser.add_argument('--no-impl-compare', action='store_true',
                         help='run only the default (fused) path of each block')
-    parser.add_argument('--out-dir', default='work_dirs/benchmark_modules')
+    parser.add_argument('--out-dir', default=None,
+                        help='default work_dirs/benchmark_modules, docs/benchmarks for --peers')
     return parser.parse_args(argv)
 
 
-def format_table(rows):
+def format_table(rows, columns=COLUMNS):
     """The rows as a text table, leaving out columns empty in every row."""
-    columns = [c for c in COLUMNS if any(r.get(c) is not None for r in rows)]
+    columns = [c for c in columns if any(r.get(c) is not None for r in rows)]
     widths = {c: max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns}
     lines = ['  '.join(c.ljust(widths[c]) for c in columns)]
     lines.append('  '.join('-' * widths[c] for c in columns))
@@ -108,11 +142,93 @@ def plot_sweep(rows, metric, path):
     plt.close(fig)
 
 
+def write_rows(rows, columns, path_stem):
+    """``<path_stem>.csv`` and ``.json``."""
+    with open(path_stem + '.csv', 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=columns, extrasaction='ignore')
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(path_stem + '.json', 'w') as f:
+        json.dump(rows, f, indent=1)
+
+
+def plot_ratios(rows, path):
+    """Time and memory ratio (mmctx / peer) per row, a line at 1.0."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    rows = [r for r in rows if r['time_ratio'] is not None]
+    labels = [f"{r['block']} vs {r['peer']}, {r['input']}, "
+              f"{'fwd' if r['pass'] == 'forward' else 'fwd+bwd'}, {r['threads']} thr"
+              for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 0.22 * len(rows) + 1.5), sharey=True)
+    for ax, key, title in zip(axes, ('time_ratio', 'memory_ratio'),
+                              ('time, mmctx / peer', 'peak memory, mmctx / peer')):
+        values = [r[key] if r[key] is not None else 0.0 for r in rows]
+        colors = ['tab:green' if v <= 1.0 else 'tab:red' for v in values]
+        ax.barh(range(len(rows)), values, color=colors)
+        ax.axvline(1.0, color='k', lw=1)
+        ax.set_xscale('log')
+        ax.set_title(title)
+        ax.grid(alpha=0.3, axis='x')
+    axes[0].set_yticks(range(len(rows)))
+    axes[0].set_yticklabels(labels, fontsize=6)
+    axes[0].invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main_peers(args):
+    comparisons, notes = peer_bench.select(args.only)
+    for note in notes:
+        print(note)
+    if not comparisons:
+        raise SystemExit(f'--only {args.only} matches no peer comparison')
+    sizes = peer_bench.QUICK_SIZES if args.quick else None
+    rows = peer_bench.run_peers(comparisons, sizes, threads=args.threads, passes=args.passes,
+                                repeat=args.repeat, device=args.device,
+                                memory=not args.no_memory)
+    summary = peer_bench.best_peer_summary(rows)
+    print(format_table(rows, PEER_COLUMNS))
+    print('\nmmctx against the best peer (time: fastest peer; memory: leanest peer):')
+    print(format_table(summary, SUMMARY_COLUMNS))
+    out_dir = args.out_dir or 'docs/benchmarks'
+    os.makedirs(out_dir, exist_ok=True)
+    device = torch.device(args.device).type
+    stem = osp.join(out_dir, f'peers_{device}')
+    write_rows(rows, PEER_COLUMNS, stem)
+    write_rows(summary, SUMMARY_COLUMNS, stem + '_summary')
+    plot_ratios(rows, stem + '.png')
+    print(f'results written to {stem}.csv / .json / .png (summary: {stem}_summary.*)')
+    return rows
+
+
+def main_attention(args):
+    cases = QUICK_ATTENTION_CASES if args.quick else ATTENTION_CASES
+    rows = attention_impl_sweep(cases, threads=args.threads, repeat=args.repeat)
+    print(format_table(rows, ATTENTION_COLUMNS))
+    out_dir = args.out_dir or 'work_dirs/benchmark_modules'
+    os.makedirs(out_dir, exist_ok=True)
+    write_rows(rows, ATTENTION_COLUMNS, osp.join(out_dir, 'attention_impls'))
+    print(f'results written to {out_dir}')
+    return rows
+
+
 def main(argv=None):
     register_all_modules()
     args = parse_args(argv)
     if args.repeat < 0:
         raise SystemExit(f'--repeat must be >= 0, got {args.repeat}')
+    if args.peers:
+        if args.repeat < 1:
+            raise SystemExit('--peers times every pair: --repeat must be >= 1')
+        return main_peers(args)
+    if args.kind == 'attention':
+        if args.repeat < 1:
+            raise SystemExit('--kind attention: --repeat must be >= 1')
+        return main_attention(args)
+    args.out_dir = args.out_dir or 'work_dirs/benchmark_modules'
     specs = BLOCK_SPECS if args.kind == 'blocks' else HEAD_SPECS
     if args.only:
         specs = [s for s in specs if any(o.lower() in s[0].lower() for o in args.only)]
