@@ -10,6 +10,7 @@ from mmengine.registry import MODELS
 
 import mmctx  # noqa: F401
 from mmctx.analysis.memory import peak_memory
+from mmctx.analysis.peers import ReleasedSelfAttention
 
 
 def _build(cfg):
@@ -217,30 +218,9 @@ def test_isa_single_relation_mixes_only_inside_its_groups(order):
 
 # --- the ISA block of the authors' released code (variant='official')
 
-class _ReleasedRelation(torch.nn.Module):
-    """One relation of the released ISA block, written from its description:
-    theta / phi two 1x1 conv (no bias) -> BN -> ReLU to d channels, delta a 1x1
-    conv C -> C (no bias), rho a 1x1 conv (no bias) -> BN -> ReLU, logits
-    scaled by d^-1/2, softmax over the keys."""
-
-    def __init__(self, c, d):
-        super().__init__()
-        nn = torch.nn
-
-        def cbr(i, o):
-            return [nn.Conv2d(i, o, 1, bias=False), nn.BatchNorm2d(o), nn.ReLU()]
-
-        self.d = d
-        self.theta = nn.Sequential(*cbr(c, d), *cbr(d, d))
-        self.phi = nn.Sequential(*cbr(c, d), *cbr(d, d))
-        self.delta = nn.Conv2d(c, c, 1, bias=False)
-        self.rho = nn.Sequential(*cbr(c, c))
-
-    def forward(self, x):
-        b, c, h, w = x.shape
-        q, k, v = self.theta(x).flatten(2), self.phi(x).flatten(2), self.delta(x).flatten(2)
-        att = torch.softmax(torch.einsum('bdn,bdm->bnm', q, k) / self.d**0.5, dim=-1)
-        return self.rho(torch.einsum('bnm,bcm->bcn', att, v).reshape(b, c, h, w))
+# one relation of the released block (theta / phi / delta / rho), kept once in the
+# package beside the peers it is benchmarked against
+_ReleasedRelation = ReleasedSelfAttention
 
 
 def _released_isa(glob, loc, x, ph, pw):
