@@ -34,8 +34,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmctx.analysis.attention_stats import context_blocks  # noqa: E402
 from mmctx.analysis.attention_maps import (check_points, parse_point,  # noqa: E402
                                            save_attention_maps)
-from mmctx.utils import register_all_modules  # noqa: E402
-from mmctx.analysis.inference import config_scope  # noqa: E402
+from mmctx.utils import register_all_modules, task_scope  # noqa: E402
 
 
 def point_arg(text):
@@ -141,7 +140,7 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    scope = config_scope(cfg)
+    scope = task_scope(cfg)
     inferencer = build_inferencer(cfg, args.weights, args.device, scope)
     if args.show_attention and not context_blocks(inferencer.model):
         raise ValueError(f'--show-attention: the model of {args.config} has no mmctx '

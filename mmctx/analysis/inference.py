@@ -5,17 +5,10 @@ import numpy as np
 import torch.nn as nn
 from mmengine.config import Config
 
+from ..utils.scope import task_scope
 from ..utils.setup_env import register_all_modules
 
-__all__ = ['load_model', 'infer_image', 'config_scope']
-
-
-def config_scope(cfg: Config) -> str:
-    """``'mmdet'`` or ``'mmseg'``, from the config's ``default_scope``."""
-    scope = cfg.get('default_scope', 'mmdet')
-    if scope not in ('mmdet', 'mmseg'):
-        raise ValueError(f'default_scope must be mmdet or mmseg, got {scope!r}')
-    return scope
+__all__ = ['load_model', 'infer_image']
 
 
 def load_model(config, checkpoint: Optional[str], device: str = 'cpu',
@@ -23,7 +16,7 @@ def load_model(config, checkpoint: Optional[str], device: str = 'cpu',
     """A model in eval mode with ``checkpoint`` loaded (mmdet or mmseg API)."""
     register_all_modules()
     cfg = config if isinstance(config, Config) else Config.fromfile(config)
-    if config_scope(cfg) == 'mmdet':
+    if task_scope(cfg) == 'mmdet':
         from mmdet.apis import init_detector
         return init_detector(cfg, checkpoint, device=device, cfg_options=cfg_options)
     from mmseg.apis import init_model
@@ -32,7 +25,7 @@ def load_model(config, checkpoint: Optional[str], device: str = 'cpu',
 
 def infer_image(model: nn.Module, image: np.ndarray):
     """Run a model from :func:`load_model` on one BGR image through its test pipeline."""
-    if config_scope(model.cfg) == 'mmseg':
+    if task_scope(model.cfg) == 'mmseg':
         from mmseg.apis import inference_model
         return inference_model(model, image)
     from mmdet.apis import inference_detector

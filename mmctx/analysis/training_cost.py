@@ -51,6 +51,7 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import MODELS, init_default_scope
 
+from ..utils.scope import task_scope
 from ..utils.setup_env import register_all_modules
 
 __all__ = [
@@ -266,7 +267,7 @@ def strip_pretrained(cfg) -> int:
 
 def build_model(cfg: Config, device: str = 'cpu') -> nn.Module:
     """The config's model on ``device``: SyncBN reverted, initialised, no weights loaded."""
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    init_default_scope(task_scope(cfg))
     model_cfg = copy.deepcopy(cfg.model)
     strip_pretrained(model_cfg)
     model = revert_sync_batchnorm(MODELS.build(model_cfg))

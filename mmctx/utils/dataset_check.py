@@ -61,6 +61,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .scope import task_scope
+
 CONFIG_KEY = 'data_check'
 MODES = ('fast', 'full')
 SPLITS = ('train', 'val', 'test')
@@ -900,7 +902,7 @@ def check_config_datasets(cfg, splits: Sequence[str] = SPLITS,
             and 0 <= max_invalid_ratio <= 1):
         raise ValueError('max_invalid_ratio must be a number in [0, 1], got '
                          f'{max_invalid_ratio!r}')
-    scope = cfg.get('default_scope') or 'mmdet'
+    scope = task_scope(cfg)
     reports = []
     for split, ds_cfg in config_datasets(cfg, splits):
         type_ = ds_cfg.get('type')

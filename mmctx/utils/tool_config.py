@@ -1,7 +1,7 @@
 """Config loading shared by ``tools/train.py`` and ``tools/test.py``.
 
 Both tools read a config, merge ``--cfg-options``, pick the task library
-(mmdet or mmseg) from the config's ``default_scope``, default the work
+(mmdet or mmseg) from the config's ``default_scope`` (:mod:`.scope`), default the work
 directory to ``./work_dirs/<config name>`` and build a runner the same way;
 this module holds those steps once.
 
@@ -21,7 +21,7 @@ from typing import Iterable, List, Tuple
 
 from mmengine.config import Config, DictAction
 
-SCOPES = ('mmdet', 'mmseg')
+from .scope import SCOPES, task_scope  # noqa: F401  (re-exported)
 
 
 def add_runner_args(parser: argparse.ArgumentParser) -> None:
@@ -41,17 +41,6 @@ def add_runner_args(parser: argparse.ArgumentParser) -> None:
         default='none', help='job launcher')
     # torch.distributed.launch passes --local-rank, torchrun sets LOCAL_RANK
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-
-
-def task_scope(cfg: Config) -> str:
-    """The task library of a config, from its ``default_scope``."""
-    scope = cfg.get('default_scope')
-    if scope not in SCOPES:
-        raise ValueError(
-            f'default_scope of the config must be one of {SCOPES} (inherit '
-            "'mmdet::_base_/default_runtime.py' or "
-            f"'mmseg::_base_/default_runtime.py'), got {scope!r}")
-    return scope
 
 
 def runner_config_keys() -> Tuple[str, ...]:

@@ -42,9 +42,8 @@ def parse_args(argv=None):
 
 def build_dataset_and_visualizer(cfg):
     """The training set (with its pipeline) and the task library's visualizer."""
-    from mmctx.analysis.inference import config_scope
-    from mmctx.utils import register_all_modules
-    scope = config_scope(cfg)
+    from mmctx.utils import register_all_modules, task_scope
+    scope = task_scope(cfg)
     register_all_modules(init_default_scope=scope)
     if scope == 'mmdet':
         from mmdet.registry import DATASETS, VISUALIZERS

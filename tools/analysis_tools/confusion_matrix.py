@@ -294,9 +294,11 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    scope = cfg.get('default_scope', None)
-    if scope not in ('mmdet', 'mmseg'):
-        raise ValueError(f'{args.config}: default_scope must be mmdet or mmseg, got {scope!r}')
+    from mmctx.utils import task_scope
+    try:
+        scope = task_scope(cfg)
+    except ValueError as err:
+        raise ValueError(f'{args.config}: {err}') from None
     if scope == 'mmdet':
         matrix, classes = compute_detection(cfg, args.prediction, args.score_thr,
                                             args.tp_iou_thr)

@@ -19,7 +19,7 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import MODELS, init_default_scope
 
 from mmctx.analysis import model_complexity
-from mmctx.utils import register_all_modules
+from mmctx.utils import register_all_modules, task_scope
 
 
 def parse_args(argv=None):
@@ -37,7 +37,7 @@ def parse_args(argv=None):
 
 def build_model(cfg: Config) -> torch.nn.Module:
     """The config's model, on the CPU, SyncBN reverted, no weights loaded."""
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    init_default_scope(task_scope(cfg))
     model = MODELS.build(cfg.model)
     return revert_sync_batchnorm(model)
 
