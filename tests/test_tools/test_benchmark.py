@@ -164,3 +164,123 @@ def test_heads_table_prints_the_paper_column_and_the_reason(tmp_path, tool, caps
     assert "ASPP: 577.8 / 492: mmseg's ASPPHead fuses" in out and ': 491.9' in out
     notes = json.load(open(osp.join(tmp_path, 'table4_notes.json')))
     assert [n['module'] for n in notes] == ['ASPP']  # PPM is within 10 %
+
+
+# --- benchmark_modules --peers (mmctx.analysis.peers) and --kind attention
+
+def _peers():
+    from mmctx.analysis import peers
+    from mmctx.utils import register_all_modules
+    register_all_modules()
+    return peers
+
+
+def test_peers_quick_run_writes_one_row_per_block_peer_size_pass_threads(tmp_path, tool,
+                                                                         capsys):
+    peers = _peers()
+    only = ['mmcv ContextBlock', 'CC head']
+    rows = tool('analysis_tools/benchmark_modules.py').main([
+        '--peers', '--quick', '--only', *only, '--threads', '1', '2', '--repeat', '2',
+        '--out-dir', str(tmp_path)])
+    chosen, _ = peers.select(only)
+    assert [c.peer for c in chosen] == ['mmcv ContextBlock', 'mmseg CCHead']
+    expected = {(c.block, c.peer, 'x'.join(map(str, s)), p, t)
+                for c in chosen for s in peers.QUICK_SIZES[c.family]
+                for p in peers.PASSES for t in (1, 2)}
+    keys = [(r['block'], r['peer'], r['input'], r['pass'], r['threads']) for r in rows]
+    assert sorted(keys) == sorted(expected)
+    for row in rows:
+        assert row['peer_ms'] > 0 and row['peer_mb'] > 0
+        if row['peer'] == 'mmseg CCHead':  # a reference point: no mmctx figure, no ratio
+            assert row['ours_ms'] is row['time_ratio'] is row['memory_ratio'] is None
+            assert 'reference point' in row['note']
+        else:
+            assert row['check_rel'] <= 1e-5
+            assert row['time_ratio'] == pytest.approx(row['ours_ms'] / row['peer_ms'])
+            assert row['memory_ratio'] == pytest.approx(row['ours_mb'] / row['peer_mb'])
+    out = capsys.readouterr().out
+    assert 'best peer' in out and 'time_ratio' in out
+    with open(osp.join(tmp_path, 'peers_cpu.csv')) as f:
+        csv_rows = list(csv.DictReader(f))
+    assert [(r['block'], r['peer'], r['input'], r['pass'], int(r['threads']))
+            for r in csv_rows] == keys
+    assert float(csv_rows[0]['time_ratio']) == pytest.approx(rows[0]['time_ratio'])
+    assert json.load(open(osp.join(tmp_path, 'peers_cpu.json'))) == json.loads(json.dumps(rows))
+    summary = json.load(open(osp.join(tmp_path, 'peers_cpu_summary.json')))
+    assert len(summary) == 4  # GC only: 1 size x 2 passes x 2 thread counts
+    assert all(s['best_peer_time'] == 'mmcv ContextBlock' for s in summary)
+    with open(osp.join(tmp_path, 'peers_cpu.png'), 'rb') as f:
+        assert f.read(8) == b'\x89PNG\r\n\x1a\n'
+
+
+def test_time_interleaved_rotates_the_order_and_takes_medians():
+    peers = _peers()
+    calls = []
+    runs = [lambda: calls.append('a'), lambda: calls.append('b'), lambda: calls.append('c')]
+    times = peers.time_interleaved(runs, repeat=3, warmup=1)
+    assert len(times) == 3 and all(t >= 0 for t in times)
+    assert calls == list('abc' 'abc' 'bca' 'cab')
+
+
+def test_every_available_peer_equals_mmctx_after_the_transfer():
+    peers = _peers()
+    chosen, notes = peers.select()
+    assert all('timm' in n for n in notes)
+    assert len(chosen) >= 12
+    for cmp in chosen:
+        ours, peer, rel = peers.build_pair(cmp, 32)  # CCHead: C/4 / 8 >= 1
+        if cmp.build_ours is None:
+            assert ours is None and rel is None
+        else:
+            assert rel <= 1e-5, cmp
+            # the transfer copied the peer's weights, not a coincidence of seeds
+            assert ours is not None and sum(p.numel() for p in ours.parameters()) > 0
+
+
+def test_a_peer_computing_something_else_is_refused():
+    peers = _peers()
+    gc = next(c for c in peers.COMPARISONS if c.peer == 'mmcv ContextBlock')
+
+    def planted(c):  # mmcv's block with one more (nonzero) output channel offset
+        block = gc.build_peer(c)
+        block.register_forward_hook(lambda m, i, out: out + 1e-3 * out.std())
+        return block
+
+    import dataclasses
+    with pytest.raises(peers.PeerMismatch, match='differ'):
+        peers.build_pair(dataclasses.replace(gc, build_peer=planted), 16)
+    with pytest.raises(peers.PeerMismatch, match='differ'):
+        peers.run_peers([dataclasses.replace(gc, build_peer=planted)], peers.QUICK_SIZES,
+                        repeat=1, log=lambda s: None)
+    # a key map that leaves an mmctx weight unset is refused before any run
+    with pytest.raises(KeyError, match='not filled'):
+        peers.build_pair(dataclasses.replace(
+            gc, rename=lambda k: None if 'channel_add_conv.3' in k else gc.rename(k)), 16)
+
+
+def test_a_failing_peer_backward_is_reported_not_timed():
+    peers = _peers()
+    nl = next(c for c in peers.COMPARISONS if c.block == 'NL (concatenation)')
+    rows = peers.run_peers([nl], peers.QUICK_SIZES, repeat=1, memory=False, log=lambda s: None)
+    by_pass = {r['pass']: r for r in rows}
+    assert by_pass['forward']['time_ratio'] > 0
+    # mmcv's concatenation mode divides its ReLU output in place: no backward
+    bwd = by_pass['forward_backward']
+    assert bwd['peer_ms'] is None and bwd['time_ratio'] is None and bwd['ours_ms'] > 0
+    assert bwd['note'].startswith('peer fails')
+
+
+def test_attention_sweep_reports_the_auto_choice(tmp_path, tool):
+    from mmctx.models.layers.attention import resolve_impl
+    rows = tool('analysis_tools/benchmark_modules.py').main([
+        '--kind', 'attention', '--quick', '--repeat', '1', '--out-dir', str(tmp_path)])
+    assert len(rows) == 2
+    for row in rows:
+        assert row['auto'] == resolve_impl('cpu', torch.float32, row['groups'], row['tokens'],
+                                           row['tokens'], row['qk_width'], row['v_width'])
+        assert row['fastest'] == ('fused' if row['fused_ms'] <= row['explicit_ms']
+                                  else 'explicit')
+        assert row['auto_is_fastest'] == (row['auto'] == row['fastest'])
+    assert [r['auto'] for r in rows] == ['fused', 'explicit']
+    with open(osp.join(tmp_path, 'attention_impls.csv')) as f:
+        assert len(list(csv.DictReader(f))) == 2
