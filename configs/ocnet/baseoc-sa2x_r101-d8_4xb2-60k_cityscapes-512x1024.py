@@ -2,6 +2,7 @@
 # computed on the 2x down-sampled map and the context upsampled back;
 # variant='official' (inherited): max pooling and align_corners=True upsampling,
 # as the released SA block with scale=2.
-_base_ = './baseoc-sa_r101-d8_4xb2-60k_cityscapes-512x1024.py'
+_base_ = './baseoc-isa_r101-d8_4xb2-60k_cityscapes-512x1024.py'
 
-model = dict(decode_head=dict(downsample=2))
+# Base-OC (SA) of ./baseoc-sa_r101-d8_4xb2-60k_cityscapes-512x1024.py plus the down-sampling
+model = dict(decode_head=dict(attention='sa', downsample=2))
