@@ -177,22 +177,29 @@ def randomise_(module: nn.Module, seed: int = 0) -> nn.Module:
     return module
 
 
-def transfer(src: nn.Module, dst: nn.Module, rename: Callable[[str], Optional[str]]) -> None:
+def transfer(src: nn.Module, dst: nn.Module, rename: Callable[[str], Optional[str]],
+             convert: Optional[Callable[[Dict], Dict]] = None) -> None:
     """Copy ``src``'s state into ``dst``: ``rename(src_key)`` names the ``dst``
     key (None: the entry has no counterpart, e.g. a bias that softmax cancels).
-    Every ``dst`` entry must be filled, with the same shape."""
+    ``convert`` first rewrites the source state (a reparametrisation giving
+    the same function, e.g. a logit scale folded into a conv). Every ``dst``
+    entry must be filled, with the same number of elements (reshaped to
+    ``dst``'s shape)."""
     target = dst.state_dict()
     new = {}
-    for key, value in src.state_dict().items():
+    state = dict(src.state_dict())
+    if convert is not None:
+        state = convert(state)
+    for key, value in state.items():
         name = rename(key)
         if name is None or key.endswith('num_batches_tracked'):
             continue
         if name not in target:
             raise KeyError(f'transfer: {key!r} -> {name!r}, not a key of {type(dst).__name__}')
-        if target[name].shape != value.shape:
+        if target[name].numel() != value.numel():
             raise ValueError(f'transfer: {key!r} {tuple(value.shape)} -> {name!r} '
                              f'{tuple(target[name].shape)}')
-        new[name] = value.clone()
+        new[name] = value.reshape(target[name].shape).clone()
     missing = [k for k in target if k not in new and not k.endswith('num_batches_tracked')]
     if missing:
         raise KeyError(f'transfer: {type(dst).__name__} entries not filled: {missing}')
@@ -271,6 +278,25 @@ def _isa_key(relation_key: Callable[[str], str]):
     return rename
 
 
+def _timm_nl_convert(state: Dict) -> Dict:
+    """timm NonLocalAttn -> NonLocal2dBlock(reduction=8, norm_cfg=BN).
+
+    timm scales the logits by C^-1/2, ours by (C/8)^-1/2: theta (t) takes
+    the factor 8^-1/2. timm's z conv has a bias, ours (conv, BN) none: the
+    bias goes into the BN running mean."""
+    state = dict(state)
+    for k in ('t.weight', 't.bias'):
+        state[k] = state[k] * 8**-0.5
+    state['norm.running_mean'] = state['norm.running_mean'] - state.pop('z.bias')
+    return state
+
+
+def _timm_nl_key(key: str) -> str:
+    head, rest = key.split('.', 1)
+    return {'t': 'theta.', 'p': 'phi.', 'g': 'g.', 'z': 'conv_out.conv.',
+            'norm': 'conv_out.bn.'}[head] + rest
+
+
 def _timm_gc_key(key: str) -> Optional[str]:
     # timm GlobalContext: conv_attn, mlp_add.fc1 / norm / fc2 (ConvMlp, LayerNorm2d)
     if key == 'conv_attn.bias':
@@ -298,6 +324,7 @@ class Comparison:
     build_ours: Optional[Callable[[int], nn.Module]] = None
     rename: Optional[Callable[[str], Optional[str]]] = None
     requires: Optional[str] = None
+    convert: Optional[Callable[[Dict], Dict]] = None
     note: str = ''
     check_hw: Tuple[int, int] = (10, 12)
     tags: List[str] = field(default_factory=list)
@@ -345,6 +372,11 @@ def _mmseg_sa(c):
     return SelfAttentionBlock(c, c // 2, None, BN, dict(type='ReLU'))
 
 
+def _timm_nl(c):
+    from timm.layers import NonLocalAttn
+    return NonLocalAttn(c, use_scale=True, rd_ratio=1 / 8)
+
+
 def _timm_gc(c):
     from timm.layers import GlobalContext
     return GlobalContext(c, use_attn=True, fuse_add=True, fuse_scale=False, init_last_zero=True,
@@ -370,6 +402,11 @@ def _comparisons() -> List[Comparison]:
         out.append(Comparison(f'NL ({mode})', 'mmcv NonLocal2d', 'nl', _mmcv_nl(mode),
                               _ours(dict(type='NonLocal2dBlock', mode=mode, **_AUTO)),
                               _mmcv_nl_key))
+    out.append(Comparison('NL (embedded_gaussian, r=8, BN)', 'timm NonLocalAttn', 'nl',
+                          _timm_nl,
+                          _ours(dict(type='NonLocal2dBlock', reduction=8, norm_cfg=BN, **_AUTO)),
+                          _timm_nl_key, requires='timm', convert=_timm_nl_convert,
+                          note="timm's logit scale C^-1/2 folded into theta"))
     out += [
         Comparison('NL head (embedded_gaussian)', 'mmseg NLHead', 'oc',
                    _head('mmseg.NLHead'),
@@ -420,7 +457,7 @@ def build_pair(cmp: Comparison, in_channels: int, seed: int = 0,
     if cmp.build_ours is None:
         return None, peer, None
     ours = cmp.build_ours(in_channels).eval()
-    transfer(peer, ours, cmp.rename)
+    transfer(peer, ours, cmp.rename, cmp.convert)
     rel = None
     if check:
         g = torch.Generator().manual_seed(seed + 1)
@@ -505,6 +542,8 @@ def run_peers(comparisons: Sequence[Comparison], sizes: Optional[Dict[str, list]
     ``time_ratio`` = ours_ms / peer_ms and ``memory_ratio`` = ours_mb /
     peer_mb (None for reference points), and ``check_rel``, the relative
     difference of the float64 outputs (checked <= 1e-5 before timing).
+    A peer that fails the check (or the weight transfer) is refused: its rows
+    carry the reason in ``note`` and no figures.
     """
     from .memory import peak_memory
     sizes = DEFAULT_SIZES if sizes is None else sizes
@@ -513,7 +552,15 @@ def run_peers(comparisons: Sequence[Comparison], sizes: Optional[Dict[str, list]
     try:
         for cmp in comparisons:
             for shape in sizes[cmp.family]:
-                ours, peer, rel = build_pair(cmp, shape[1])
+                try:
+                    ours, peer, rel = build_pair(cmp, shape[1])
+                except (PeerMismatch, KeyError, ValueError) as err:
+                    # refused: not the same function (or not the same weights)
+                    for n_threads in threads:
+                        for pass_ in passes:
+                            rows.append(_refused(cmp, shape, pass_, n_threads, device, err))
+                            log(f"{cmp.block} | {cmp.peer} | refused: {rows[-1]['note']}")
+                    continue
                 models = [m.to(device) for m in (ours, peer) if m is not None]
                 g = torch.Generator().manual_seed(2)
                 x = torch.randn(*shape, generator=g).to(device)
@@ -545,6 +592,14 @@ def run_peers(comparisons: Sequence[Comparison], sizes: Optional[Dict[str, list]
     finally:
         torch.set_num_threads(saved_threads)
     return rows
+
+
+def _refused(cmp, shape, pass_, n_threads, device, err) -> Dict:
+    text = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+    return {'block': cmp.block, 'peer': cmp.peer, 'input': _shape_str(shape), 'pass': pass_,
+            'threads': n_threads, 'device': str(device), 'ours_ms': None, 'peer_ms': None,
+            'time_ratio': None, 'ours_mb': None, 'peer_mb': None, 'memory_ratio': None,
+            'check_rel': None, 'note': f'refused ({type(err).__name__}): {text}'}
 
 
 def _peer_failure(run: Callable[[], None]) -> str:

@@ -249,9 +249,12 @@ def test_a_peer_computing_something_else_is_refused():
     import dataclasses
     with pytest.raises(peers.PeerMismatch, match='differ'):
         peers.build_pair(dataclasses.replace(gc, build_peer=planted), 16)
-    with pytest.raises(peers.PeerMismatch, match='differ'):
-        peers.run_peers([dataclasses.replace(gc, build_peer=planted)], peers.QUICK_SIZES,
-                        repeat=1, log=lambda s: None)
+    rows = peers.run_peers([dataclasses.replace(gc, build_peer=planted)], peers.QUICK_SIZES,
+                           repeat=1, log=lambda s: None)
+    assert len(rows) == len(peers.PASSES)
+    for row in rows:  # refused: the reason, no figure
+        assert row['note'].startswith('refused (PeerMismatch): outputs differ')
+        assert row['peer_ms'] is row['ours_ms'] is row['time_ratio'] is None
     # a key map that leaves an mmctx weight unset is refused before any run
     with pytest.raises(KeyError, match='not filled'):
         peers.build_pair(dataclasses.replace(
