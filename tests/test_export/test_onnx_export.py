@@ -65,6 +65,15 @@ CASES = {
         type='ObjectContextPooling', attention='isa', **ISA)),
     'ResidualObjectContext-isa': ('block', dict(
         type='ResidualObjectContext', attention='isa', **ISA)),
+    'CompactGeneralizedNonLocal2d': ('block', dict(
+        type='CompactGeneralizedNonLocal2d', groups=4)),
+    'CompactGeneralizedNonLocal2d-gaussian-scale': ('block', dict(
+        type='CompactGeneralizedNonLocal2d', groups=4, kernel='gaussian',
+        use_scale=True)),
+    'EfficientAttention2d': ('block', dict(type='EfficientAttention2d', num_heads=4)),
+    'GloReUnit': ('block', dict(type='GloReUnit')),
+    'AttentionalClassFeature': ('block', dict(
+        type='AttentionalClassFeature', num_classes=3)),
     # mmctx/models/decode_heads (mmseg MODELS), input [(B, C, H, W)]
     'ContextBlockHead': ('head', dict(type='ContextBlockHead')),
     'GCNLHead': ('head', dict(type='GCNLHead', num_heads=4)),
@@ -158,8 +167,8 @@ def build(name):
     if kind == 'block':
         cfg['in_channels'] = C
     elif kind == 'head':
-        # BN as in every config (GloReHead and the official ASP-OC head
-        # build their norm layers from norm_cfg directly: None is refused)
+        # BN as in every config (the official ASP-OC head builds its norm
+        # layers from norm_cfg directly: None is refused)
         cfg.update(in_channels=C, channels=C, num_classes=3,
                    norm_cfg=dict(type='BN'))
     with DefaultScope.overwrite_default_scope(SCOPES[kind]):

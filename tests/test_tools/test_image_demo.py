@@ -84,7 +84,7 @@ def test_show_attention_writes_one_map_per_block(demo, trained, tmp_path, task):
     assert len(maps) == expected
     assert len(os.listdir(osp.dirname(maps[0]))) == expected
     if task == 'seg':
-        assert osp.basename(maps[0]) == 'decode_head.gcnl_block.png'
+        assert osp.basename(maps[0]) == 'decode_head.context_block.png'
     for path in maps:
         picture = cv2.imread(path)
         assert picture.shape == image.shape

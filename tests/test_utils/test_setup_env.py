@@ -24,8 +24,6 @@ UNREGISTERED = {
     'SelfAttentionLayer',  # one layer of BottleneckSelfAttention, built by it
     'BottleneckAttentionInit',  # a weight initialiser: mmengine's WEIGHT_INITIALIZERS (below)
     'ContextBottleneck',  # the block ContextResNet builds for its stages
-    # blocks still defined inside their head's file, built by the head (not in the root MODELS)
-    'CompactGeneralizedNonLocal2d', 'EfficientAttention2d', 'GloReUnit',
 }
 
 SCRIPT = r'''

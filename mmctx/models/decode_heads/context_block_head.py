@@ -8,6 +8,9 @@ conv 3x3 -> classifier. With ``context_cfg=None`` it is the FCN "baseline†" of
 The block is any root-registry module taking ``in_channels`` (NonLocal2dBlock,
 SimplifiedNonLocal2d, GlobalContextBlock with its Table 12b pooling / fusion, or mmcv's
 NonLocal2d / ContextBlock); ``in_channels`` is filled with the head's ``channels``.
+The heads of the other papers' blocks (``GCNLHead``, ``GloReHead``, ``CGNLHead``,
+``EfficientAttentionHead``, ``ACFHead``) are this head with their block as default
+``context_cfg``; the block is always ``self.context_block``.
 """
 import copy
 
@@ -39,13 +42,21 @@ class ContextBlockHead(FCNHead):
         else:
             if not isinstance(context_cfg, dict) or 'type' not in context_cfg:
                 raise ValueError(f'context_cfg must be a dict with a type, got {context_cfg!r}')
-            cfg = copy.deepcopy(dict(context_cfg))
-            cfg['in_channels'] = self.channels
+            cfg = self._block_cfg(copy.deepcopy(dict(context_cfg)))
             self.context_block = ROOT_MODELS.build(cfg)
 
-    def forward(self, inputs):
-        x = self._transform_inputs(inputs)
-        output = self.convs[1](self.context_block(self.convs[0](x)))
+    def _block_cfg(self, cfg: dict) -> dict:
+        """The block's config, completed with what the head knows: ``in_channels``."""
+        cfg['in_channels'] = self.channels
+        return cfg
+
+    def _decode(self, x, context):
+        """conv 3x3 -> (concat the input, conv 3x3) -> classifier, after the block."""
+        output = self.convs[1](context)
         if self.concat_input:
             output = self.conv_cat(torch.cat([x, output], dim=1))
         return self.cls_seg(output)
+
+    def forward(self, inputs):
+        x = self._transform_inputs(inputs)
+        return self._decode(x, self.context_block(self.convs[0](x)))

@@ -1,7 +1,32 @@
 """The context-module library: one file per family of attention block.
 
 Every block is registered in mmengine's root ``MODELS`` registry, so the
-builders of mmcv, mmdet and mmseg all find it (e.g. as a ResNet plugin).
+builders of mmcv, mmdet and mmseg all find it (e.g. as a ResNet plugin, or
+as the ``context_cfg`` of ``ContextBlockHead``).
+
+The block contract (checked for every registered block of this package by
+``tests/test_models/test_layers/test_attention_block_contract.py``):
+
+* ``in_channels`` is the first parameter; a block maps (B, C, H, W) to
+  (B, C, H, W), any batch (0 included) and any map from 1x1.
+* Arguments are checked at construction with the helpers of
+  :mod:`.checks` (a ``ValueError`` naming the argument), not by asserts or
+  raw torch errors.
+* ``identity_start``: a block whose output equals its input at the start
+  (a zero-initialised last projection or norm) says so with
+  ``identity_start == True`` and has an ``init_weights()`` that restores
+  that start from any weights, so an enclosing module can re-initialise it
+  after its own ``init_cfg`` (mmengine's ``BaseModule.init_weights`` calls
+  its children's ``init_weights``). A block without a defined start
+  (CGNL, efficient attention, GloRe, ACF: PyTorch's default init, as their
+  papers' modules) has ``identity_start == False``.
+* ``get_attention(x)`` where the block has an attention map: a
+  (B, heads, queries, keys) tensor whose rows sum to 1, unless the block sets
+  ``attention_normalised = False`` and documents what its map is (GloRe's
+  projection B). A block whose kernel is never formed (CGNL) has none and says
+  so in its docstring.
+* ``impl`` (``'fused'`` / ``'explicit'``) where the block has two paths to
+  the same output; both must agree.
 """
 from .attention import *  # noqa: F401,F403
 from .nonlocal_block import *  # noqa: F401,F403
@@ -10,3 +35,7 @@ from .gcnl import *  # noqa: F401,F403
 from .bottleneck_attention import *  # noqa: F401,F403
 from .efficient_nonlocal import *  # noqa: F401,F403
 from .object_context import *  # noqa: F401,F403
+from .cgnl import *  # noqa: F401,F403
+from .efficient_attention import *  # noqa: F401,F403
+from .glore import *  # noqa: F401,F403
+from .acf import *  # noqa: F401,F403

@@ -108,6 +108,7 @@ class BottleneckSelfAttention(BaseModule):
             prefix='layer4.1.')`` (:class:`BottleneckAttentionInit`).
     """
     _abbr_ = 'bsa'
+    identity_start = False  # N(0, init_std) or a ResNet checkpoint (init_cfg)
 
     def __init__(self,
                  in_channels: int,

@@ -218,6 +218,7 @@ class EfficientNonLocal2d(nn.Module):
             path) and always form F.
     """
     _abbr_ = 'enl'
+    identity_start = False  # every conv N(0, init_std), W_o included (§4)
 
     def __init__(self,
                  in_channels: int,
@@ -283,6 +284,12 @@ class EfficientNonLocal2d(nn.Module):
         for m in (self.theta, self.phi, self.g, self.conv_out):
             nn.init.normal_(m.weight, std=self.init_std)
             nn.init.zeros_(m.bias)
+
+    @property
+    def attention_normalised(self) -> bool:
+        """Rows of :meth:`get_attention` sum to 1: only F / Z of ``'exp'``
+        without the DCT term (added outside Z); ``'dot'`` is not normalised."""
+        return self.similarity == 'exp' and self.pos_enc != 'dct'
 
     # --- pieces -----------------------------------------------------------
     def _check_input(self, x: torch.Tensor) -> None:

@@ -91,6 +91,7 @@ class GCNLBlock(nn.Module):
         impl: 'fused' (SDPA) or 'explicit' (formed matrix).
     """
     _abbr_ = 'gcnl'
+    identity_start = True  # W_o zero (init_weights)
 
     def __init__(self,
                  in_channels: int,

@@ -105,6 +105,12 @@ class GlobalContextBlock(nn.Module):
             nn.init.zeros_(self.channel_add[-1].weight)
             nn.init.zeros_(self.channel_add[-1].bias)
 
+    @property
+    def identity_start(self) -> bool:
+        """``init_weights`` makes the block the identity: ``zero_init`` and
+        ``'add'`` fusion only (a ``'mul'`` fusion starts at sigmoid(W x) x)."""
+        return self.zero_init and self.fusion == ('add', )
+
     def get_attention(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, 1, HW): the query-independent pooling weights alpha_j."""
         b, _, h, w = x.shape

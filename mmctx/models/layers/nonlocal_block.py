@@ -127,11 +127,24 @@ class NonLocal2dBlock(nn.Module):
                 nn.init.normal_(m.weight, std=0.01)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
+        if self.conv_out.with_norm:
+            nn.init.zeros_(self.conv_out.norm.bias)
         if self.zero_init:
             if self.conv_out.with_norm:
                 nn.init.zeros_(self.conv_out.norm.weight)
             else:
                 nn.init.zeros_(self.conv_out.conv.weight)
+
+    @property
+    def identity_start(self) -> bool:
+        """``init_weights`` makes the block the identity (``zero_init``)."""
+        return self.zero_init
+
+    @property
+    def attention_normalised(self) -> bool:
+        """Rows of :meth:`get_attention` sum to 1: the softmax modes; the
+        dot-product / concatenation modes divide by C(x) = N_k instead."""
+        return self.mode in SOFTMAX_MODES
 
     def _pool(self, t: torch.Tensor) -> torch.Tensor:
         if self.sub_sample and min(t.shape[-2:]) >= 2:
@@ -261,6 +274,11 @@ class SimplifiedNonLocal2d(nn.Module):
         nn.init.zeros_(self.conv_value.bias)
         if self.zero_init:
             nn.init.zeros_(self.conv_value.weight)
+
+    @property
+    def identity_start(self) -> bool:
+        """``init_weights`` makes the block the identity (``zero_init``)."""
+        return self.zero_init
 
     def get_attention(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, 1, HW): softmax_j(W_k x_j), shared by all queries."""

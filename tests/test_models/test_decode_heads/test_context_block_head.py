@@ -58,3 +58,79 @@ def test_context_head_equals_manual_layout():
 def test_context_head_bad_cfg():
     with pytest.raises(ValueError, match='context_cfg'):
         _head('gc', in_channels=16, channels=8)
+
+
+# The thin heads: ContextBlockHead with their block as default context_cfg
+THIN_HEADS = {
+    'ContextBlockHead': (dict(context_cfg=GC), 'GlobalContextBlock'),
+    'GCNLHead': (dict(num_heads=2), 'GCNLBlock'),
+    'GloReHead': (dict(), 'GloReUnit'),
+    'CGNLHead': (dict(groups=2), 'CompactGeneralizedNonLocal2d'),
+    'EfficientAttentionHead': (dict(num_heads=2), 'EfficientAttention2d'),
+    'ACFHead': (dict(), 'AttentionalClassFeature'),
+}
+
+
+def _thin(name, **kwargs):
+    import mmctx  # noqa: F401
+    from mmseg.registry import MODELS
+    args, _ = THIN_HEADS[name]
+    cfg = dict(type=name, in_channels=16, channels=8, num_classes=3,
+               norm_cfg=dict(type='BN'), dropout_ratio=0.0, **args)
+    cfg.update(kwargs)
+    return MODELS.build(cfg)
+
+
+def _fcn_with(head, middle):
+    """mmseg's own FCNHead(num_convs=2, concat_input=True) with ``head``'s weights and
+    ``middle`` between its two convs (a shared module, not a copy)."""
+    from mmseg.models.decode_heads import FCNHead
+    fcn = FCNHead(num_convs=2, concat_input=True, in_channels=16, channels=8, num_classes=3,
+                  norm_cfg=dict(type='BN'), dropout_ratio=0.0)
+    state = {k: v for k, v in head.state_dict().items() if not k.startswith('context_block.')}
+    fcn.load_state_dict(state)  # strict: every FCN weight, and nothing else, is the head's
+    fcn.convs = torch.nn.Sequential(fcn.convs[0], middle, fcn.convs[1])
+    return fcn
+
+
+def _randomised(head):
+    from layer_helpers import randomise
+    randomise(head, 0, std=0.2)  # the zero-initialised outputs too: the block acts
+    for m in head.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_var.fill_(1.5)
+    return head.eval()
+
+
+@pytest.mark.parametrize('name', sorted(THIN_HEADS))
+def test_thin_head_builds_its_block(name):
+    from mmengine.registry import MODELS as ROOT_MODELS
+    head = _thin(name)
+    assert type(head.context_block) is ROOT_MODELS.get(THIN_HEADS[name][1])
+    assert head.context_block.in_channels == head.channels == 8
+
+
+@pytest.mark.parametrize('name', sorted(THIN_HEADS))
+def test_thin_head_is_mmseg_fcn_with_the_block_between_its_convs(name):
+    head = _randomised(_thin(name))
+    x = torch.randn(2, 16, 5, 6)
+    with torch.no_grad():
+        out = head([x])
+        torch.testing.assert_close(out, _fcn_with(head, head.context_block).eval()([x]))
+        # the block takes part: the plain FCN (identity between the convs) differs
+        plain = _fcn_with(head, torch.nn.Identity()).eval()([x])
+        assert not torch.allclose(out, plain, atol=1e-3)
+        # and with the block replaced by the identity the head is exactly that FCN
+        head.context_block = torch.nn.Identity()
+        torch.testing.assert_close(head([x]), plain)
+
+
+@pytest.mark.parametrize('name', sorted(THIN_HEADS))
+def test_thin_head_trains_its_block(name):
+    head = _thin(name).train()
+    out = head([torch.randn(2, 16, 5, 5)])
+    assert out.shape == (2, 3, 5, 5)
+    out.square().sum().backward()
+    grads = [p.grad for p in head.context_block.parameters()]
+    assert grads and all(g is not None for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)

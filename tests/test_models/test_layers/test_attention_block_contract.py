@@ -1,6 +1,18 @@
-"""The block contract of the non-local / GC / GCNL / self-attention blocks.
+"""The block contract (module docstring of ``mmctx.models.layers``), for every
+block that ``mmctx.models.layers`` registers in the root ``MODELS``.
 
-Every block, in every mode and option below, must
+Every registered block, walked from the package's ``__all__`` and the registry
+(so a new block is checked without being named here), must
+
+* take ``in_channels`` as its first parameter;
+* with ``identity_start``, be the identity again after random weights and
+  ``init_weights()``;
+* give, from ``get_attention``, a (B, heads, queries, keys) map whose rows
+  sum to 1 (unless it sets ``attention_normalised = False``);
+* give the same output on both ``impl`` paths where it has two.
+
+Every block, in every mode and option of ``BLOCKS`` (and every registered block
+in its default configuration), must
 
 * take any batch, 0 included, and any map from 1x1, forward and backward;
 * give the same result traced (``torch.jit.trace``) or ONNX-exported at one
@@ -11,9 +23,18 @@ GlobalContextBlock (Cao et al., "Global Context Networks"),
 GCNLBlock (Woo et al., "Global Context and Geometric Priors for Effective
 Non-Local Self-Attention") and BottleneckSelfAttention (Lee, Kim, Jung,
 "Improving Object Detection Quality by Incorporating Global Contexts via
-Self-Attention").
+Self-Attention"); the comparison blocks CompactGeneralizedNonLocal2d (Yue et
+al., "Compact Generalized Non-local Network"), EfficientAttention2d (Shen et
+al., "Efficient Attention: Attention with Linear Complexities"), GloReUnit
+(Chen et al., "Graph-Based Global Reasoning Networks") and
+AttentionalClassFeature (Zhang et al., "ACFNet: Attentional Class Feature
+Network for Semantic Segmentation"); and the object-context blocks.
 """
+import copy
+import importlib
+import inspect
 import io
+import pkgutil
 import warnings
 
 import pytest
@@ -49,6 +70,61 @@ for _impl in ('fused', 'explicit'):
     BLOCKS[f'gcnl-no-ctx-scale-{_impl}'] = dict(_g, use_context=False, use_scale=True)
     BLOCKS[f'bsa-{_impl}'] = dict(type='BottleneckSelfAttention', num_heads=2,
                                   num_layers=2, impl=_impl)
+BLOCKS['cgnl-dot-scale'] = dict(type='CompactGeneralizedNonLocal2d', groups=2, use_scale=True)
+BLOCKS['cgnl-gaussian-scale'] = dict(type='CompactGeneralizedNonLocal2d', groups=4,
+                                     kernel='gaussian', use_scale=True, gamma=0.1)
+BLOCKS['ea'] = dict(type='EfficientAttention2d', num_heads=2)
+BLOCKS['glore-no-norm'] = dict(type='GloReUnit', norm_cfg=None)
+BLOCKS['acf-one-class'] = dict(type='AttentionalClassFeature', num_classes=1)
+
+
+def _exported_modules():
+    """{name: class} of every nn.Module class in the ``__all__`` of a module of
+    ``mmctx.models.layers``."""
+    import mmctx.models.layers as layers
+    found = {}
+    for info in pkgutil.iter_modules(layers.__path__):
+        module = importlib.import_module(f'{layers.__name__}.{info.name}')
+        for name in getattr(module, '__all__', []):
+            obj = getattr(module, name)
+            if inspect.isclass(obj) and issubclass(obj, torch.nn.Module):
+                found[name] = obj
+    return found
+
+
+def _registered_blocks():
+    """{name: class} of every exported block registered in the root ``MODELS``."""
+    return {name: obj for name, obj in _exported_modules().items()
+            if MODELS.get(name) is obj}
+
+
+REGISTERED = _registered_blocks()
+# arguments a block needs besides in_channels = 16 (BSA: 8 heads do not split 16 / 4)
+# (GC: ratio 16 would leave one hidden channel, which LN maps to a constant)
+REQUIRED = {'AttentionalClassFeature': dict(num_classes=3),
+            'GlobalContextBlock': dict(ratio=4),
+            'BottleneckSelfAttention': dict(num_heads=2)}
+for _name in REGISTERED:
+    BLOCKS[f'default-{_name}'] = dict(type=_name, **REQUIRED.get(_name, {}))
+# blocks of object_context.py (owned elsewhere) that do not yet declare identity_start
+NO_IDENTITY_FLAG_YET = {'SelfAttention2d', 'InterlacedSparseSelfAttention',
+                        'ObjectContextPooling', 'ResidualObjectContext'}
+# known gaps of object_context.py, owned elsewhere: strict xfails, so they flip when fixed
+ISA_GAP = pytest.mark.xfail(strict=True, reason='object_context.py: the composed ISA map '
+                            'returned by get_attention does not have rows summing to 1')
+ISA_IMPL_GAP = pytest.mark.xfail(strict=True, reason='object_context.py: '
+                                 'InterlacedSparseSelfAttention has no impl attribute')
+KNOWN_GAPS = {
+    'test_get_attention_is_a_row_normalised_map': {
+        f'default-{n}': ISA_GAP for n in ('InterlacedSparseSelfAttention',
+                                          'ObjectContextPooling', 'ResidualObjectContext')},
+    'test_impl_paths_agree': {'default-InterlacedSparseSelfAttention': ISA_IMPL_GAP},
+}
+
+
+def _with_gaps(test, names):
+    gaps = KNOWN_GAPS.get(test, {})
+    return [pytest.param(n, marks=gaps[n]) if n in gaps else n for n in names]
 
 
 def build(name):
@@ -116,3 +192,102 @@ def test_onnx_exported_at_8x8_runs_at_other_sizes(name):
         x = torch.randn(2, C, *hw)
         out = torch.from_numpy(session.run(None, {'x': x.numpy()})[0])
         torch.testing.assert_close(out, _reference(block, x), rtol=1e-4, atol=1e-4)
+
+
+def test_the_walk_finds_every_family():
+    """The registry walk is no empty loop: it sees each family's blocks."""
+    assert {'NonLocal2dBlock', 'SimplifiedNonLocal2d', 'GlobalContextBlock', 'GCNLBlock',
+            'BottleneckSelfAttention', 'EfficientNonLocal2d', 'CompactGeneralizedNonLocal2d',
+            'EfficientAttention2d', 'GloReUnit', 'AttentionalClassFeature'} <= set(REGISTERED)
+    # every block class the package exports is registered (the analysis tools find it),
+    # but BSA's single layer, which only BottleneckSelfAttention builds
+    assert set(_exported_modules()) - set(REGISTERED) == {'SelfAttentionLayer'}
+
+
+@pytest.mark.parametrize('name', sorted(REGISTERED))
+def test_in_channels_is_the_first_parameter(name):
+    params = list(inspect.signature(REGISTERED[name].__init__).parameters)
+    assert params[:2] == ['self', 'in_channels'], params
+
+
+@pytest.mark.parametrize('name', sorted(set(REGISTERED) - NO_IDENTITY_FLAG_YET))
+def test_declares_its_start(name):
+    block = MODELS.build(dict(BLOCKS[f'default-{name}'], in_channels=C))
+    assert isinstance(block.identity_start, bool)
+    if block.identity_start:
+        assert callable(getattr(block, 'init_weights', None))
+
+
+def _identity_cases():
+    cases = []
+    for key in sorted(BLOCKS):
+        cfg = BLOCKS[key]
+        if cfg['type'] in NO_IDENTITY_FLAG_YET:
+            continue
+        if MODELS.build(dict(cfg, in_channels=C)).identity_start:
+            cases.append(key)
+    return cases
+
+
+IDENTITY = _identity_cases()
+
+
+def test_identity_cases_cover_the_families():
+    types = {BLOCKS[key]['type'] for key in IDENTITY}
+    assert {'NonLocal2dBlock', 'SimplifiedNonLocal2d', 'GlobalContextBlock',
+            'GCNLBlock'} <= types
+    # 'mul' fusion starts at sigmoid(W x) x, not at x: no identity promised
+    assert 'gc-att-mul' not in IDENTITY and 'gc-att-add' in IDENTITY
+
+
+@pytest.mark.parametrize('name', IDENTITY)
+def test_init_weights_restores_the_identity(name):
+    block = build(name).eval()  # random weights everywhere, W_o / norms included
+    x = torch.randn(2, C, 5, 6)
+    with torch.no_grad():
+        assert not torch.allclose(block(x), x, atol=1e-3)  # the random block acts
+        block.init_weights()
+        assert torch.equal(block(x), x)
+        block.train()
+        assert torch.equal(block(x), x)
+
+
+def _attention_cases():
+    return [key for key in sorted(BLOCKS)
+            if hasattr(MODELS.get(BLOCKS[key]['type']), 'get_attention')]
+
+
+@pytest.mark.parametrize('name', _with_gaps('test_get_attention_is_a_row_normalised_map',
+                                             _attention_cases()))
+def test_get_attention_is_a_row_normalised_map(name):
+    block = build(name).eval()
+    x = torch.randn(2, C, 5, 6)
+    with torch.no_grad():
+        attn = block.get_attention(x)
+    assert attn.dim() == 4 and attn.shape[0] == 2, attn.shape
+    assert torch.isfinite(attn).all()
+    normalised = getattr(block, 'attention_normalised', True)
+    if BLOCKS[name].get('num_classes') == 1:  # ACF with one class: a sigmoid
+        normalised = False
+    if normalised:
+        assert (attn >= 0).all()
+        torch.testing.assert_close(attn.sum(-1), torch.ones_like(attn.sum(-1)))
+    else:
+        assert not torch.allclose(attn.sum(-1), torch.ones_like(attn.sum(-1)))
+
+
+def _impl_cases():
+    return [key for key in sorted(BLOCKS) if BLOCKS[key].get('impl', 'fused') == 'fused'
+            and 'impl' in inspect.signature(MODELS.get(BLOCKS[key]['type'])).parameters]
+
+
+@pytest.mark.parametrize('name', _with_gaps('test_impl_paths_agree', _impl_cases()))
+def test_impl_paths_agree(name):
+    fused = build(name).eval()
+    cfg = dict(BLOCKS[name], in_channels=C, impl='explicit')
+    explicit = MODELS.build(cfg).eval()
+    explicit.load_state_dict(copy.deepcopy(fused.state_dict()))
+    assert fused.impl == 'fused' and explicit.impl == 'explicit'
+    x = torch.randn(2, C, 5, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(fused(x), explicit(x), rtol=1e-4, atol=1e-5)
