@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from det_helpers import CONFIGS, build_detector, train_step
+from layer_helpers import assert_every_gradient, randomise_zeros
 from mmctx.utils.metafile import metafile_models
 
 pytestmark = pytest.mark.usefixtures('mmdet_scope')
@@ -167,8 +168,10 @@ def test_config_builds_and_trains_one_step(path):
     if 'after-add' in name:  # same blocks as after conv3, only moved
         assert abs(extra - (PAPER_BLOCK_OVERHEAD[R50_GC16])) < 0.05 * 2.52
 
+    randomise_zeros(model)  # no identity start: every connected parameter gets a gradient
     loss = train_step(model, size=128)
     assert torch.isfinite(loss)
+    assert_every_gradient(model)
     for n, block in blocks.items():
         grads = [p.grad for p in block.parameters()]
         assert any(g is not None and bool(g.abs().sum() > 0)

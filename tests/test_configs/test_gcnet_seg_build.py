@@ -15,6 +15,7 @@ import torch
 from mmengine.config import Config
 
 from mmctx.utils.metafile import metafile_models
+from layer_helpers import assert_every_gradient, missing_gradients, randomise_zeros
 from seg_helpers import CONFIGS, build_segmentor, train_step
 
 pytestmark = pytest.mark.usefixtures('mmseg_scope')
@@ -92,14 +93,29 @@ def test_table4_instantiations(name):
 def test_config_one_step(path):
     model, cfg = build_segmentor(path)
     assert cfg.custom_imports.imports == ['mmctx']
+    randomise_zeros(model)  # no identity start: every connected parameter gets a gradient
     loss = train_step(model, size=64, batch=2)
     assert torch.isfinite(loss)
-    grads = [p.grad for p in model.decode_head.parameters() if p.requires_grad]
-    assert all(g is not None for g in grads)
-    assert any(g.abs().sum() > 0 for g in grads)
+    assert_every_gradient(model)
     n = sum(p.numel() for p in model.parameters())
     assert n / 1e6 == pytest.approx(OUR_PARAMS[osp.basename(path)], abs=0.006)
     _PARAMS[osp.basename(path)] = n  # the overhead test below needs no second build
+
+
+def test_gradient_check_catches_a_detached_block():
+    """The walk's check fails on a block cut out of the graph: with the GC head's block
+    output detached (what a forward that drops the block's branch would do), its parameters
+    get no gradient and the check names every one of them."""
+    model, _ = build_segmentor(osp.join(GCNET, 'gc-head-att-add_r101-d8' + SUFFIX), crop=32)
+    randomise_zeros(model)
+    block = model.decode_head.context_block
+    block.register_forward_hook(lambda module, args, out: out.detach())
+    assert torch.isfinite(train_step(model, size=32, batch=2))
+    names = ['decode_head.context_block.' + n for n, _ in block.named_parameters()]
+    assert names and set(names) <= set(missing_gradients(model))
+    with pytest.raises(AssertionError) as fault:
+        assert_every_gradient(model)
+    assert all(repr(n) in str(fault.value) for n in names)
 
 
 @pytest.mark.parametrize('name', TABLE12)

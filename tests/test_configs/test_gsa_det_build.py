@@ -1,12 +1,13 @@
 """Every GSA detection config (Lee, Kim, Jung, "Improving Object Detection Quality by
 Incorporating Global Contexts via Self-Attention", configs/gsa/) builds, has the README's
-parameter count and trains one step; its attention gets gradients."""
+parameter count and trains one step; every trainable parameter gets a gradient."""
 import os.path as osp
 
 import pytest
 import torch
 
 from det_helpers import build_detector, det_configs, train_step
+from layer_helpers import assert_every_gradient, randomise_zeros
 from zoo_helpers import readme_params
 
 pytestmark = pytest.mark.usefixtures('mmdet_scope')
@@ -31,8 +32,10 @@ def test_gsa_config_one_step(path):
     assert _count(model) / 1e6 == pytest.approx(ours, abs=0.006)  # README: all params
     assert cfg.model.backbone.depth == (101 if 'r101' in name else 50)
     assert (cfg.model.get('neck', {}).get('type') in ('SAFPN', 'C4SelfAttentionNeck')) == ('gsa' in name)
+    randomise_zeros(model)  # no identity start: every connected parameter gets a gradient
     loss = train_step(model, size=128)
     assert torch.isfinite(loss)
+    assert_every_gradient(model)
     neck = cfg.model.get('neck')
     if neck and neck.type in ('SAFPN', 'C4SelfAttentionNeck'):
         att = model.neck.attention

@@ -16,6 +16,7 @@ import torch
 
 import zoo_helpers
 from det_helpers import CONFIGS, build_detector, train_step
+from layer_helpers import assert_every_gradient, randomise_zeros
 from mmctx.models.backbones import ContextBottleneck, ContextResNet
 
 pytestmark = pytest.mark.usefixtures('mmdet_scope')
@@ -79,8 +80,10 @@ def test_one_block_before_the_last_block_of_res4(config):
 
     calls = []
     plugin.register_forward_hook(lambda m, i, o: calls.append((i[0].shape, o.shape)))
+    randomise_zeros(model)  # no identity start: every connected parameter gets a gradient
     loss = train_step(model, size=128)
     assert torch.isfinite(loss)
+    assert_every_gradient(model)
     # run once per forward, on the 1024-channel c4 map at stride 16, shape kept
     assert calls == [(torch.Size([2, 1024, 8, 8]), torch.Size([2, 1024, 8, 8]))]
     grads = {n: p.grad for n, p in plugin.named_parameters()}
