@@ -20,11 +20,15 @@ The block contract (checked for every registered block of this package by
   its children's ``init_weights``). A block without a defined start
   (CGNL, efficient attention, GloRe, ACF: PyTorch's default init, as their
   papers' modules) has ``identity_start == False``.
-* ``get_attention(x)`` where the block has an attention map: a
-  (B, heads, queries, keys) tensor whose rows sum to 1, unless the block sets
-  ``attention_normalised = False`` and documents what its map is (GloRe's
-  projection B). A block whose kernel is never formed (CGNL) has none and says
-  so in its docstring.
+* ``get_attention(x)`` where the block has an attention map over positions: a
+  (B, heads, queries, keys) tensor, queries the H*W positions (or 1 for a
+  query-independent map), keys the (sub-sampled) positions, as the analysis
+  tools (``mmctx.analysis.attention_stats``) read it; its rows sum to 1 unless
+  the block's ``attention_normalised`` is False (dot-product NL divides by
+  N). Maps of another kind get another name (efficient attention's
+  ``get_key_maps``, ACF's ``get_class_attention``, GloRe's
+  ``get_projection``); a block with no map over positions (CGNL, whose kernel
+  is never formed; GloRe) has no ``get_attention`` and says why.
 * ``impl`` (``'fused'`` / ``'explicit'``) where the block has two paths to
   the same output; both must agree.
 """

@@ -11,9 +11,12 @@ P = softmax_k(coarse classifier(F)) in R^{L x K} (a sigmoid for K = 1):
 - attentional class feature (Eq. 2): F_a(i) = sum_k P_ik F_class(k);
 - the module output is conv1x1([F, F_a]) (concat and fuse).
 
-``get_attention`` returns P as (B, 1, L, K): the class attention of Eq. 2,
-each position's row a softmax over the K classes (rows sum to 1; for K = 1 it
-is the sigmoid and they do not). :meth:`forward_with_coarse` also returns the
+Eqs. 1-2 together are one linear map of the positions,
+F_a(i) = sum_j A_ij F_j with A_ij = sum_k P_ik P_jk / (sum_l P_lk + eps):
+``get_attention`` returns A, (B, 1, L, L); its rows sum to sum_k P_ik = 1 (up
+to eps) for the softmax, not for the K = 1 sigmoid (``attention_normalised``).
+:meth:`get_class_attention` returns P itself, (B, L, K), the class attention
+of Eq. 2. :meth:`forward_with_coarse` also returns the
 coarse logits, which the ACF head supervises with its own loss. The weights
 keep their default initialisation (no identity start, so no ``init_weights``).
 """
@@ -69,9 +72,19 @@ class AttentionalClassFeature(nn.Module):
     def _probs(coarse: torch.Tensor) -> torch.Tensor:
         return coarse.softmax(1) if coarse.shape[1] > 1 else coarse.sigmoid()
 
+    @property
+    def attention_normalised(self) -> bool:
+        """Rows of :meth:`get_attention` sum to 1 for a softmax over K > 1 classes."""
+        return self.num_classes > 1
+
+    def get_class_attention(self, x: torch.Tensor) -> torch.Tensor:
+        """P of Eq. 2, (B, H*W, K)."""
+        return self._probs(self.coarse_seg(x)).flatten(2).transpose(1, 2)
+
     def get_attention(self, x: torch.Tensor) -> torch.Tensor:
-        """P of Eq. 2, (B, 1, H*W, K)."""
-        return self._probs(self.coarse_seg(x)).flatten(2).transpose(1, 2).unsqueeze(1)
+        """A = P diag(1 / (sum_l P_lk + eps)) P^T of Eqs. 1-2, (B, 1, H*W, H*W)."""
+        p = self.get_class_attention(x)  # (B, L, K)
+        return torch.matmul(p / (p.sum(1, keepdim=True) + self.eps), p.transpose(1, 2))[:, None]
 
     def forward_with_coarse(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(module output (B, C, H, W), coarse logits (B, K, H, W))."""

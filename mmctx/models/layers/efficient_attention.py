@@ -11,11 +11,14 @@ column. The product is formed right-to-left, so memory is O(d_k d_v) instead
 of O(n^2). The heads' outputs are concatenated, projected back to C by a 1x1
 conv and added to the input (the paper's residual module).
 
-``get_attention`` returns the d_k columns of rho_k(K) per head, each a
-distribution over the n positions: Shen et al. §3.3 read them as "global
-attention maps" (each a template the values are pooled with into one global
-context vector of rho_k(K)^T V). The weights keep PyTorch's default
-initialisation (no identity start, so no ``init_weights``).
+``get_attention`` forms, for analysis only, the n x n map the block never
+forms: rho_q(Q) rho_k(K)^T per head, whose product with V is Eq. 3 computed
+left-to-right (Shen et al. §3.2, the equivalence with dot-product attention).
+Its rows sum to 1 (each a convex combination of the softmax columns of
+rho_k(K)). :meth:`get_key_maps` gives those d_k columns themselves, each a
+distribution over the n positions, which Shen et al. §3.3 read as "global
+attention maps". The weights keep PyTorch's default initialisation (no
+identity start, so no ``init_weights``).
 """
 import torch
 import torch.nn as nn
@@ -63,16 +66,21 @@ class EfficientAttention2d(nn.Module):
         b, _, h, w = t.shape
         return t.reshape(b, self.num_heads, channels // self.num_heads, h * w)
 
-    def get_attention(self, x: torch.Tensor) -> torch.Tensor:
+    def get_key_maps(self, x: torch.Tensor) -> torch.Tensor:
         """rho_k(K)^T per head, (B, heads, d_k / heads, H*W); rows sum to 1."""
         return self._heads(self.key(x), self.key_channels).softmax(dim=3)
+
+    def get_attention(self, x: torch.Tensor) -> torch.Tensor:
+        """rho_q(Q) rho_k(K)^T per head, (B, heads, H*W, H*W); rows sum to 1."""
+        q = self._heads(self.query(x), self.key_channels).softmax(dim=2)
+        return torch.matmul(q.transpose(2, 3), self.get_key_maps(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
         q = self._heads(self.query(x), self.key_channels)  # (B, h, dk, n)
         v = self._heads(self.value(x), self.value_channels)  # (B, h, dv, n)
         q = q.softmax(dim=2)  # rho_q: over the channels of each position
-        k = self.get_attention(x)  # rho_k: over the positions of each channel
+        k = self.get_key_maps(x)  # rho_k: over the positions of each channel
         context = torch.matmul(k, v.transpose(2, 3))  # (B, h, dk, dv) = rho_k(K)^T V
         out = torch.matmul(context.transpose(2, 3), q)  # (B, h, dv, n) = (rho_q(Q) G)^T
         return x + self.reproject(out.reshape(b, self.value_channels, h, w))

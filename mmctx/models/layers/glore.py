@@ -13,10 +13,12 @@ On X in R^{C x L} (L = H * W positions):
   1x1 conv and a norm (``norm_cfg``; ``None``: no norm) and added to X.
 
 Defaults C' = C / 2 and N = C' / 4 (Chen et al. §3 use reduced state / node
-dimensions). ``get_attention`` returns the projection B (Eq. 2): row n holds
-the weights with which node n gathers the positions. B is a plain linear map
-(no softmax), so its rows do not sum to 1 (``attention_normalised = False``).
-The weights keep PyTorch's default initialisation (no identity start, so no
+dimensions). The unit has no ``get_attention``: between positions it has no
+linear map (the graph convolution's ReLU sits between projection and reverse
+projection), and its projection B is no attention (a plain linear map, rows
+of nodes not positions, no normalisation). :meth:`get_projection` returns B
+(Eq. 2): row n holds the weights with which node n gathers the positions. The
+weights keep PyTorch's default initialisation (no identity start, so no
 ``init_weights``).
 """
 from typing import Optional
@@ -43,7 +45,6 @@ class GloReUnit(nn.Module):
     """
     _abbr_ = 'glore'
     identity_start = False  # PyTorch's default init
-    attention_normalised = False
 
     def __init__(self, in_channels: int, state_channels: int = None, num_nodes: int = None,
                  norm_cfg: Optional[dict] = dict(type='BN')) -> None:
@@ -65,14 +66,14 @@ class GloReUnit(nn.Module):
         self.norm = (nn.Identity() if norm_cfg is None else
                      build_norm_layer(norm_cfg, in_channels)[1])
 
-    def get_attention(self, x: torch.Tensor) -> torch.Tensor:
-        """B of Eq. 2 as (B, 1, N, H*W) (not normalised)."""
-        return self.project(x).flatten(2).unsqueeze(1)
+    def get_projection(self, x: torch.Tensor) -> torch.Tensor:
+        """B of Eq. 2, (B, N, H*W) (not normalised)."""
+        return self.project(x).flatten(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
         xs = self.reduce(x).flatten(2)  # X', (B, C', L)
-        proj = self.get_attention(x)[:, 0]  # B, (B, N, L)
+        proj = self.get_projection(x)  # B, (B, N, L)
         v = torch.bmm(xs, proj.transpose(1, 2))  # V = X' B^T, (B, C', N)
         v_nodes = v.transpose(1, 2)  # (B, N, C')
         z = v_nodes - self.adjacency(v_nodes)  # (I - A_g) V

@@ -50,8 +50,16 @@ def test_module_is_coarse_softmax_acf_and_fuse(num_classes):
         torch.testing.assert_close(got_coarse, coarse)
         torch.testing.assert_close(out, fused, rtol=1e-10, atol=1e-10)
         torch.testing.assert_close(block(x), fused, rtol=1e-10, atol=1e-10)
-        attn = block.get_attention(x)  # P of Eq. 2, (B, 1, HW, K)
-        torch.testing.assert_close(attn, probs.flatten(2).transpose(1, 2)[:, None])
+        p = probs.flatten(2).transpose(1, 2)  # (B, HW, K)
+        torch.testing.assert_close(block.get_class_attention(x), p)
+        # Eqs. 1-2 as one map of the positions: F_a = A F, A (B, 1, HW, HW)
+        attn = block.get_attention(x)
+        assert attn.shape == (2, 1, 6, 6)
+        feats_a = (attn[:, 0] @ x.flatten(2).transpose(1, 2)).transpose(1, 2).reshape(x.shape)
+        torch.testing.assert_close(feats_a, _reference(x, probs), rtol=1e-10, atol=1e-10)
+        assert block.attention_normalised == (num_classes > 1)
+        if num_classes > 1:
+            torch.testing.assert_close(attn.sum(-1), torch.ones(2, 1, 6, dtype=x.dtype))
 
 
 def test_acf_bad_args():

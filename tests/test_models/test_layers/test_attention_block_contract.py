@@ -43,6 +43,7 @@ from mmengine.registry import MODELS
 
 import mmctx  # noqa: F401  (registration)
 from layer_helpers import randomise  # noqa: E402
+from mmctx.analysis.attention_stats import key_grid
 
 C = 16
 NL_MODES = ('embedded_gaussian', 'gaussian', 'dot_product', 'concatenation')
@@ -265,11 +266,11 @@ def test_get_attention_is_a_row_normalised_map(name):
     with torch.no_grad():
         attn = block.get_attention(x)
     assert attn.dim() == 4 and attn.shape[0] == 2, attn.shape
+    # queries: the 5 x 6 positions, or 1 (query-independent); keys: a grid of positions
+    assert attn.shape[2] in (1, 30), attn.shape
+    key_grid(attn.shape[3], (5, 6))
     assert torch.isfinite(attn).all()
-    normalised = getattr(block, 'attention_normalised', True)
-    if BLOCKS[name].get('num_classes') == 1:  # ACF with one class: a sigmoid
-        normalised = False
-    if normalised:
+    if getattr(block, 'attention_normalised', True):
         assert (attn >= 0).all()
         torch.testing.assert_close(attn.sum(-1), torch.ones_like(attn.sum(-1)))
     else:

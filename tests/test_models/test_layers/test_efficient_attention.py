@@ -63,19 +63,20 @@ def test_equals_the_formed_map_left_to_right():
     x = torch.randn(1, 8, 4, 3, dtype=torch.double)
     with torch.no_grad():
         q = block.query(x).flatten(2).reshape(1, 2, 2, 12).softmax(2)  # (B, h, dk, n)
-        k = block.get_attention(x)  # rho_k(K)^T, (B, h, dk, n)
+        k = block.get_key_maps(x)  # rho_k(K)^T, (B, h, dk, n)
         v = block.value(x).flatten(2).reshape(1, 2, 3, 12)
         formed = q.transpose(2, 3) @ k  # (B, h, n, n)
         torch.testing.assert_close(formed.sum(-1), torch.ones(1, 2, 12, dtype=x.dtype))
+        torch.testing.assert_close(block.get_attention(x), formed)
         out = (formed @ v.transpose(2, 3)).transpose(2, 3).reshape(1, 6, 4, 3)
         torch.testing.assert_close(block(x), x + block.reproject(out), rtol=1e-10, atol=1e-10)
 
 
-def test_get_attention_is_rho_k_over_positions():
+def test_key_maps_are_rho_k_over_positions():
     block = _block()
     x = torch.randn(2, 8, 3, 2, dtype=torch.double)
     with torch.no_grad():
-        attn = block.get_attention(x)
+        attn = block.get_key_maps(x)
         k = block.key(x).flatten(2).reshape(2, 2, 2, 6)
         assert attn.shape == (2, 2, 2, 6)
         torch.testing.assert_close(attn, k.exp() / k.exp().sum(-1, keepdim=True))

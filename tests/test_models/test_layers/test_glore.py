@@ -65,14 +65,14 @@ def test_glore_without_norm():
                                    rtol=1e-10, atol=1e-10)
 
 
-def test_get_attention_is_the_projection_b():
+def test_get_projection_is_b_and_there_is_no_attention_map():
     unit = _unit()
     x = torch.randn(2, 6, 2, 3, dtype=torch.double)
     with torch.no_grad():
         b = torch.einsum('nc,bcl->bnl', unit.project.weight[:, :, 0, 0], x.flatten(2))
         b = b + unit.project.bias[:, None]
-        torch.testing.assert_close(unit.get_attention(x), b[:, None])
-    assert unit.attention_normalised is False
+        torch.testing.assert_close(unit.get_projection(x), b)
+    assert not hasattr(unit, 'get_attention')  # the analysis tools must not read B as one
 
 
 def test_glore_bad_args():
