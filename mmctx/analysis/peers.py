@@ -327,6 +327,8 @@ class Comparison:
     convert: Optional[Callable[[Dict], Dict]] = None
     note: str = ''
     check_hw: Tuple[int, int] = (10, 12)
+    max_tokens: Optional[int] = None
+    skip_reason: str = ''
     tags: List[str] = field(default_factory=list)
 
 
@@ -399,9 +401,14 @@ def _comparisons() -> List[Comparison]:
                    requires='timm'),
     ]
     for mode in ('embedded_gaussian', 'gaussian', 'dot_product', 'concatenation'):
+        extra = {}
+        if mode == 'concatenation':  # 46 s for one forward at 48 x 48, C = 256 (loaded CPU)
+            extra = dict(max_tokens=48 * 48, skip_reason=(
+                "mmcv's concatenation mode forms an (N, N, 2C') tensor: "
+                '17 GB at 64x64 (C=256), 47 GB at 50x68 (C=1024)'))
         out.append(Comparison(f'NL ({mode})', 'mmcv NonLocal2d', 'nl', _mmcv_nl(mode),
                               _ours(dict(type='NonLocal2dBlock', mode=mode, **_AUTO)),
-                              _mmcv_nl_key))
+                              _mmcv_nl_key, **extra))
     out.append(Comparison('NL (embedded_gaussian, r=8, BN)', 'timm NonLocalAttn', 'nl',
                           _timm_nl,
                           _ours(dict(type='NonLocal2dBlock', reduction=8, norm_cfg=BN, **_AUTO)),
@@ -552,6 +559,14 @@ def run_peers(comparisons: Sequence[Comparison], sizes: Optional[Dict[str, list]
     try:
         for cmp in comparisons:
             for shape in sizes[cmp.family]:
+                if cmp.max_tokens is not None and shape[2] * shape[3] > cmp.max_tokens:
+                    for n_threads in threads:
+                        for pass_ in passes:
+                            rows.append(_refused(cmp, shape, pass_, n_threads, device,
+                                                 cmp.skip_reason, 'skipped'))
+                    log(f"{cmp.block} | {cmp.peer} | {_shape_str(shape)} skipped: "
+                        f'{cmp.skip_reason}')
+                    continue
                 try:
                     ours, peer, rel = build_pair(cmp, shape[1])
                 except (PeerMismatch, KeyError, ValueError) as err:
@@ -594,12 +609,16 @@ def run_peers(comparisons: Sequence[Comparison], sizes: Optional[Dict[str, list]
     return rows
 
 
-def _refused(cmp, shape, pass_, n_threads, device, err) -> Dict:
-    text = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+def _refused(cmp, shape, pass_, n_threads, device, err, word: str = 'refused') -> Dict:
+    if isinstance(err, str):
+        note = f'{word}: {err}'
+    else:
+        text = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+        note = f'{word} ({type(err).__name__}): {text}'
     return {'block': cmp.block, 'peer': cmp.peer, 'input': _shape_str(shape), 'pass': pass_,
             'threads': n_threads, 'device': str(device), 'ours_ms': None, 'peer_ms': None,
             'time_ratio': None, 'ours_mb': None, 'peer_mb': None, 'memory_ratio': None,
-            'check_rel': None, 'note': f'refused ({type(err).__name__}): {text}'}
+            'check_rel': None, 'note': note}
 
 
 def _peer_failure(run: Callable[[], None]) -> str:

@@ -255,6 +255,10 @@ def test_a_peer_computing_something_else_is_refused():
     for row in rows:  # refused: the reason, no figure
         assert row['note'].startswith('refused (PeerMismatch): outputs differ')
         assert row['peer_ms'] is row['ours_ms'] is row['time_ratio'] is None
+    # a peer too large for a size is skipped there, with the reason
+    rows = peers.run_peers([dataclasses.replace(gc, max_tokens=8, skip_reason='too big')],
+                           peers.QUICK_SIZES, repeat=1, log=lambda s: None)
+    assert [r['note'] for r in rows] == ['skipped: too big'] * len(peers.PASSES)
     # a key map that leaves an mmctx weight unset is refused before any run
     with pytest.raises(KeyError, match='not filled'):
         peers.build_pair(dataclasses.replace(

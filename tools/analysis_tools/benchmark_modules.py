@@ -82,7 +82,9 @@ def parse_args(argv=None):
                         metavar=('H', 'W'))
     parser.add_argument('--batch', type=int, default=1)
     parser.add_argument('--sizes', type=int, nargs='+', default=None,
-                        help='sweep square inputs of these sizes and plot')
+                        help='sweep square inputs of these sizes and plot; with --peers: '
+                        "these square sizes instead of the papers' (C: --channels or the "
+                        "papers')")
     parser.add_argument('--plot-metric', default='gflops',
                         choices=['gflops', 'gmacs', 'time_ms', 'memory_mb'])
     parser.add_argument('--device', default='cpu')
@@ -186,6 +188,9 @@ def main_peers(args):
     if not comparisons:
         raise SystemExit(f'--only {args.only} matches no peer comparison')
     sizes = peer_bench.QUICK_SIZES if args.quick else None
+    if args.sizes:  # square maps of these sizes, each family at its channels
+        sizes = {family: [(args.batch, args.channels or shapes[0][1], s, s) for s in args.sizes]
+                 for family, shapes in peer_bench.DEFAULT_SIZES.items()}
     rows = peer_bench.run_peers(comparisons, sizes, threads=args.threads, passes=args.passes,
                                 repeat=args.repeat, device=args.device,
                                 memory=not args.no_memory)
