@@ -33,7 +33,7 @@ import importlib.util
 import math
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -315,7 +315,9 @@ class Comparison:
     ``build_ours`` / ``build_peer`` take the input channels; ``rename`` maps a
     peer state-dict key to ours (None for reference points: ``build_ours`` is
     None and no ratio is given). ``family`` picks the sizes
-    (:data:`DEFAULT_SIZES`); ``requires`` names an optional package.
+    (:data:`DEFAULT_SIZES`); ``requires`` names an optional package;
+    ``convert`` rewrites the peer's state before the copy (:func:`transfer`);
+    above ``max_tokens`` positions the peer is skipped for ``skip_reason``.
     """
     block: str
     peer: str
@@ -329,7 +331,6 @@ class Comparison:
     check_hw: Tuple[int, int] = (10, 12)
     max_tokens: Optional[int] = None
     skip_reason: str = ''
-    tags: List[str] = field(default_factory=list)
 
 
 def _ours(cfg: dict, value_channels_c: bool = False):
