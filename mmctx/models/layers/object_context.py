@@ -112,6 +112,10 @@ class SelfAttention2d(nn.Module):
             self.out = nn.Conv2d(self.value_channels, self.out_channels, 1)
 
     def _qkv(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        # channels last (a no-op for ISA's groups, which are written so): the
+        # 1x1 convs keep the layout, so each (B, 1, N, d) below is a view with
+        # unit stride on d, the layout the fused attention reads
+        x = x.contiguous(memory_format=torch.channels_last)
         q = self.query(x).flatten(2).transpose(1, 2)[:, None]  # (B, 1, N, d)
         k = self.key(x).flatten(2).transpose(1, 2)[:, None]
         v = self.value(x).flatten(2).transpose(1, 2)[:, None]
@@ -130,15 +134,30 @@ class SelfAttention2d(nn.Module):
         return self.out(y)
 
 
+# Group layouts. A map is split into groups (and the groups regrouped) by one
+# permute-and-copy each way, and the copy writes channels last: a (G, C, Q_h, Q_w)
+# tensor whose memory is (G, Q_h, Q_w, C). The 1x1 convs of the relation keep that
+# layout, so the tokens (G, Q_h * Q_w, d) that the attention reads are contiguous
+# views of their outputs instead of copies (SelfAttention2d._qkv); the merge back
+# to the map writes the usual contiguous (B, C, H, W).
+
+
+def _channels_last_groups(x: torch.Tensor, g: int, qh: int, qw: int) -> torch.Tensor:
+    """Copy a (..., Q_h, Q_w, C) permuted view into (G, C, Q_h, Q_w) channels last."""
+    c = x.shape[-1]
+    return x.reshape(g, qh, qw, c).permute(0, 3, 1, 2)
+
+
 def _global_groups(x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
     """(B, C, H, W) -> (B*ph*pw, C, H/ph, W/pw): positions of equal offset (Eq. 12-13)."""
     b, c, h, w = x.shape
-    x = x.reshape(b, c, h // ph, ph, w // pw, pw).permute(0, 3, 5, 1, 2, 4)
-    return x.reshape(b * ph * pw, c, h // ph, w // pw)
+    qh, qw = h // ph, w // pw
+    x = x.reshape(b, c, qh, ph, qw, pw).permute(0, 3, 5, 2, 4, 1)  # (b, ph, pw, qh, qw, c)
+    return _channels_last_groups(x, b * ph * pw, qh, qw)
 
 
 def _from_global_groups(x: torch.Tensor, b: int, ph: int, pw: int) -> torch.Tensor:
-    """Inverse of :func:`_global_groups`."""
+    """Inverse of :func:`_global_groups` (a contiguous map)."""
     _, c, qh, qw = x.shape
     x = x.reshape(b, ph, pw, c, qh, qw).permute(0, 3, 4, 1, 5, 2)
     return x.reshape(b, c, qh * ph, qw * pw)
@@ -147,12 +166,13 @@ def _from_global_groups(x: torch.Tensor, b: int, ph: int, pw: int) -> torch.Tens
 def _local_groups(x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
     """(B, C, H, W) -> (B*(H/ph)*(W/pw), C, ph, pw): contiguous blocks (Eq. 18-19)."""
     b, c, h, w = x.shape
-    x = x.reshape(b, c, h // ph, ph, w // pw, pw).permute(0, 2, 4, 1, 3, 5)
-    return x.reshape(b * (h // ph) * (w // pw), c, ph, pw)
+    qh, qw = h // ph, w // pw
+    x = x.reshape(b, c, qh, ph, qw, pw).permute(0, 2, 4, 3, 5, 1)  # (b, qh, qw, ph, pw, c)
+    return _channels_last_groups(x, b * qh * qw, ph, pw)
 
 
 def _from_local_groups(x: torch.Tensor, b: int, h: int, w: int) -> torch.Tensor:
-    """Inverse of :func:`_local_groups`."""
+    """Inverse of :func:`_local_groups` (a contiguous map)."""
     _, c, ph, pw = x.shape
     x = x.reshape(b, h // ph, w // pw, c, ph, pw).permute(0, 3, 1, 4, 2, 5)
     return x.reshape(b, c, h, w)
@@ -168,8 +188,8 @@ def _regroup(x: torch.Tensor, b: int, ah: int, aw: int) -> torch.Tensor:
     merging the map and splitting it again would make two.
     """
     _, c, bh, bw = x.shape
-    x = x.reshape(b, ah, aw, c, bh, bw).permute(0, 4, 5, 3, 1, 2)
-    return x.reshape(b * bh * bw, c, ah, aw)
+    x = x.reshape(b, ah, aw, c, bh, bw).permute(0, 4, 5, 1, 2, 3)  # (b, bh, bw, ah, aw, c)
+    return _channels_last_groups(x, b * bh * bw, ah, aw)
 
 
 @MODELS.register_module()

@@ -453,3 +453,48 @@ def test_ocp_sa_takes_the_variant_argument():
     with pytest.raises(ValueError, match='variant'):
         MODELS.build(dict(type='ObjectContextPooling', in_channels=8, attention='sa',
                           variant='mmseg'))
+
+
+def test_isa_pads_only_when_the_groups_do_not_divide_the_map(monkeypatch):
+    """No F.pad copy of the map where H and W divide by (P_h, P_w)."""
+    pad = torch.nn.functional.pad
+    calls = []
+
+    def counting_pad(x, amounts, *args, **kwargs):
+        calls.append(tuple(amounts))
+        return pad(x, amounts, *args, **kwargs)
+
+    isa = _build(dict(type='InterlacedSparseSelfAttention', in_channels=8, groups=(2, 4)))
+    monkeypatch.setattr(torch.nn.functional, 'pad', counting_pad)
+    with torch.no_grad():
+        isa(torch.randn(1, 8, 6, 8))
+        assert calls == []
+        isa(torch.randn(1, 8, 5, 8))
+        assert calls == [(0, 0, 0, 1)]
+
+
+@pytest.mark.parametrize('variant', ['paper', 'official'])
+def test_isa_groups_are_channels_last_and_the_tokens_are_views(variant):
+    """Split and regroup write (G, C, Q_h, Q_w) with channels innermost, each in one
+    copy; the relation's 1x1 convs keep that layout, so q, k, v reach the attention
+    as views with unit stride on the channels (no copy there)."""
+    from mmctx.models.layers.object_context import (_global_groups, _local_groups,
+                                                    _regroup)
+    x = torch.randn(2, 6, 8, 12)
+    b, c, h, w = x.shape
+    ph, pw = 2, 3
+    g = _global_groups(x, ph, pw)
+    assert g.is_contiguous(memory_format=torch.channels_last)
+    for i in range(ph):  # group (n, i, j) holds x[n, :, i::ph, j::pw]
+        for j in range(pw):
+            assert torch.equal(g[i * pw + j], x[0, :, i::ph, j::pw])
+    loc = _local_groups(x, ph, pw)
+    assert loc.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(loc[1], x[0, :, :ph, pw:2 * pw])
+    assert _regroup(g, b, ph, pw).is_contiguous(memory_format=torch.channels_last)
+    isa = _build(dict(type='InterlacedSparseSelfAttention', in_channels=c, groups=(ph, pw),
+                      variant=variant))
+    with torch.no_grad():
+        for t in isa.global_relation._qkv(g):
+            assert t.stride(-1) == 1
+            assert t.untyped_storage().nbytes() == t.numel() * t.element_size()
