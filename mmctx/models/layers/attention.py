@@ -23,26 +23,26 @@ padded product costs 2 max(E, Ev) instead of E + Ev multiply-adds per
 logit, which is why 'auto' takes the explicit path where that waste
 outweighs the N x N matrix.
 
-The rule of :func:`resolve_impl` (CPU, one thread, inference; measured with
-``python tools/analysis_tools/benchmark_modules.py --kind attention``):
+The rule of :func:`resolve_impl` (CPU, one thread; measured with
+``python tools/analysis_tools/benchmark_modules.py --kind attention`` and,
+for backward, the per-thread CPU time of both paths):
 
 1. not the CPU (CUDA) -> 'fused' (flash / memory-efficient kernels);
 2. float16 / bfloat16 -> 'fused' (the explicit path computes its logits in
    float32 and was 11-22x slower on the CPU at the blocks' sizes);
 3. E == Ev -> 'fused' (no padding; 1.05-2.5x faster than explicit at the
-   blocks' sizes, and no N x N matrix);
-4. E != Ev -> 'explicit' when the padding wastes more than the matrix
-   costs: |E - Ev| > 128 for small groups (Nk <= 1024 keys: ISA's 64- and
-   256-token groups, whose matrices stay in cache) or > 384 otherwise (NL
-   Gaussian at C = 1024: E = 1024, Ev = 512), and the matrices (groups x Nq
-   x Nk) hold at most 2**26 elements; else 'fused'.
-
-Half precision: the explicit logits ``s * Q K^T + B`` and their softmax are
-computed in float32 whenever the inputs are float16 / bfloat16 or autocast is
-on (autocast would otherwise run the product in half precision, where logits
-beyond 65504 overflow to inf and the softmax to NaN); the attention matrix is
-cast back to the half type. SDPA does the same internally, so both paths stay
-finite on the same inputs.
+   blocks' sizes, forward and backward, and no N x N matrix);
+4. E != Ev, and the matrices (groups x Nq x Nk) hold at most 2**26
+   elements -> 'explicit' when the padding wastes more than the matrix
+   costs, else 'fused':
+   a. with gradients (training): always (the padded fused backward took
+      1.0-2.1x the explicit one: 0.41 against 0.30 s at 2304 tokens,
+      E = 256, Ev = 128);
+   b. inference: |E - Ev| > 128 for up to 2500 keys (ISA's 64- and
+      256-token groups: 0.46x; 48 x 48 maps with Ev = 2E: 0.88x), > 384
+      beyond (NL Gaussian at C = 1024, 50 x 68: E = 1024, Ev = 512, 0.78x;
+      at 64 x 64 with E = 256, Ev = 128 and at 97 x 97 with E = 256, Ev = 512
+      the fused kernel stays ahead, 1.2x).
 """
 from typing import Optional
 
@@ -60,7 +60,7 @@ ATTENTION_IMPLS = ('fused', 'explicit', 'auto')
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 # resolve_impl's thresholds (module docstring, rule 4)
-SMALL_GROUP_KEYS = 1024
+SMALL_GROUP_KEYS = 2500
 PAD_WASTE_SMALL_GROUPS = 128
 PAD_WASTE_LARGE = 384
 EXPLICIT_MAX_ELEMENTS = 2**26
@@ -72,23 +72,24 @@ def check_impl(impl: str) -> str:
 
 
 def resolve_impl(device: str, dtype: torch.dtype, groups: int, num_queries: int,
-                 num_keys: int, qk_width: int, v_width: int) -> str:
+                 num_keys: int, qk_width: int, v_width: int, grad: bool = False) -> str:
     """The path ``impl='auto'`` takes: ``'fused'`` or ``'explicit'``.
 
     The rule is the module docstring's (rules 1-4), a pure function of the
     call's device type (``'cpu'``, ``'cuda'``, ...), the dtype the products
     run in, the number of independent attentions (batch x heads x groups),
-    the query and key counts and the widths of q / k and of v.
+    the query and key counts, the widths of q / k and of v, and whether a
+    backward pass will follow (``grad``).
     """
     if torch.device(device).type != 'cpu' or dtype in LOW_PRECISION:
         return 'fused'
     waste = abs(qk_width - v_width)
-    if waste == 0:
+    if waste == 0 or groups * num_queries * num_keys > EXPLICIT_MAX_ELEMENTS:
         return 'fused'
-    limit = PAD_WASTE_SMALL_GROUPS if num_keys <= SMALL_GROUP_KEYS else PAD_WASTE_LARGE
-    if waste > limit and groups * num_queries * num_keys <= EXPLICIT_MAX_ELEMENTS:
+    if grad:
         return 'explicit'
-    return 'fused'
+    limit = PAD_WASTE_SMALL_GROUPS if num_keys <= SMALL_GROUP_KEYS else PAD_WASTE_LARGE
+    return 'explicit' if waste > limit else 'fused'
 
 
 def compute_dtype(t: torch.Tensor) -> torch.dtype:
@@ -171,8 +172,9 @@ def softmax_attention(q: torch.Tensor,
     """
     check_impl(impl)
     if impl == 'auto':
+        grad = torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))
         impl = resolve_impl(q.device.type, compute_dtype(q), q.shape[:-2].numel(),
-                            q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1])
+                            q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1], grad)
     if impl == 'fused':
         if bias is not None:
             bias = bias.to(q.dtype)

@@ -199,6 +199,8 @@ AUTO_CPU_FLOAT32 = [
     ((256, 64, 64, 256, 512), 'explicit'),  # ISA short-range groups
     ((64, 256, 256, 256, 256), 'fused'),  # ISA, equal widths
     ((256, 64, 64, 128, 256), 'fused'),  # waste 128: not more than 128
+    ((1, 2304, 2304, 256, 512), 'explicit'),  # SA 48x48, waste 256 > 128
+    ((1, 2304, 2304, 256, 128), 'fused'),  # NL Gaussian 48x48, waste 128
     ((1, 9409, 9409, 256, 512), 'fused'),  # SA 97x97, waste 256 <= 384
     ((1, 16384, 16384, 1024, 512), 'fused'),  # matrix of 2**28 elements: too big
 ]
@@ -212,6 +214,12 @@ def test_resolve_impl_follows_the_written_rule(shape, expected):
         assert resolve_impl('cpu', dtype, *shape) == 'fused'
     assert resolve_impl('cuda', torch.float32, *shape) == 'fused'  # rule 1
     assert resolve_impl('cuda:1', torch.float32, *shape) == 'fused'
+    # rule 4a: with a backward to come, unequal widths take the explicit path
+    # while the matrices hold at most 2**26 elements
+    groups, nq, nk, e, ev = shape
+    small = groups * nq * nk <= 2**26
+    assert resolve_impl('cpu', torch.float32, *shape, grad=True) == (
+        'explicit' if e != ev and small else 'fused')
 
 
 def test_check_impl_accepts_auto():
@@ -232,7 +240,7 @@ class _Paths(TorchDispatchMode):
 
 @pytest.mark.parametrize('e,ev,groups,n,expected', [
     (48, 48, 2, 12, 'fused'), (300, 8, 2, 12, 'explicit'), (8, 300, 3, 10, 'explicit'),
-    (200, 8, 1, 1100, 'fused'), (400, 8, 1, 1100, 'explicit')])
+    (200, 8, 1, 2600, 'fused'), (400, 8, 1, 2600, 'explicit')])
 def test_auto_takes_the_resolved_path_and_equals_both(e, ev, groups, n, expected):
     g = torch.Generator().manual_seed(1)
     q = torch.randn(groups, 1, n, e, generator=g, dtype=torch.float64) * e**-0.25
@@ -262,3 +270,23 @@ def test_fused_pads_only_unequal_widths_and_never_forms_the_matrix():
         assert ('constant_pad_nd' in paths.ops) == (ev != 32), ev
         peak = peak_memory(lambda: softmax_attention(q, k, v, 0.2, impl='fused'))
         assert peak < n * n * 4 / 8, (ev, peak)
+
+
+def test_auto_with_gradients_takes_the_explicit_path_for_unequal_widths():
+    g = torch.Generator().manual_seed(2)
+    q, k = (torch.randn(2, 1, 12, 16, generator=g, requires_grad=True) for _ in range(2))
+    v = torch.randn(2, 1, 12, 8, generator=g, requires_grad=True)
+    with _Paths() as paths:  # inference: waste 8 -> fused
+        with torch.no_grad():
+            softmax_attention(q, k, v, 0.25, impl='auto')
+    assert any('scaled_dot_product' in op for op in paths.ops)
+    with _Paths() as paths:  # a backward follows -> explicit
+        out = softmax_attention(q, k, v, 0.25, impl='auto')
+    assert not any('scaled_dot_product' in op for op in paths.ops)
+    out.sum().backward()
+    grads = [t.grad.clone() for t in (q, k, v)]
+    for t in (q, k, v):
+        t.grad = None
+    softmax_attention(q, k, v, 0.25, impl='fused').sum().backward()
+    for t, ref in zip((q, k, v), grads):
+        torch.testing.assert_close(t.grad, ref, rtol=1e-5, atol=1e-6)
