@@ -281,13 +281,15 @@ def test_attention_sweep_reports_the_auto_choice(tmp_path, tool):
     from mmctx.models.layers.attention import resolve_impl
     rows = tool('analysis_tools/benchmark_modules.py').main([
         '--kind', 'attention', '--quick', '--repeat', '1', '--out-dir', str(tmp_path)])
-    assert len(rows) == 2
+    assert len(rows) == 4  # 2 cases x 2 passes
     for row in rows:
+        grad = row['pass'] == 'forward_backward'
         assert row['auto'] == resolve_impl('cpu', torch.float32, row['groups'], row['tokens'],
-                                           row['tokens'], row['qk_width'], row['v_width'])
+                                           row['tokens'], row['qk_width'], row['v_width'],
+                                           grad=grad)
         assert row['fastest'] == ('fused' if row['fused_ms'] <= row['explicit_ms']
                                   else 'explicit')
         assert row['auto_is_fastest'] == (row['auto'] == row['fastest'])
-    assert [r['auto'] for r in rows] == ['fused', 'explicit']
+    assert [r['auto'] for r in rows] == ['fused', 'fused', 'explicit', 'explicit']
     with open(osp.join(tmp_path, 'attention_impls.csv')) as f:
-        assert len(list(csv.DictReader(f))) == 2
+        assert [r['pass'] for r in csv.DictReader(f)] == [r['pass'] for r in rows]

@@ -57,7 +57,7 @@ PEER_COLUMNS = ('block', 'peer', 'input', 'pass', 'threads', 'device', 'ours_ms'
                 'time_ratio', 'ours_mb', 'peer_mb', 'memory_ratio', 'check_rel', 'note')
 SUMMARY_COLUMNS = ('block', 'input', 'pass', 'threads', 'best_peer_time', 'time_ratio',
                    'best_peer_memory', 'memory_ratio')
-ATTENTION_COLUMNS = ('case', 'groups', 'tokens', 'qk_width', 'v_width', 'dtype', 'threads',
+ATTENTION_COLUMNS = ('case', 'groups', 'tokens', 'qk_width', 'v_width', 'dtype', 'threads', 'pass',
                      'fused_ms', 'explicit_ms', 'auto', 'fastest', 'auto_is_fastest')
 
 
@@ -211,7 +211,8 @@ def main_peers(args):
 
 def main_attention(args):
     cases = QUICK_ATTENTION_CASES if args.quick else ATTENTION_CASES
-    rows = attention_impl_sweep(cases, threads=args.threads, repeat=args.repeat)
+    rows = attention_impl_sweep(cases, threads=args.threads, repeat=args.repeat,
+                                passes=args.passes)
     print(format_table(rows, ATTENTION_COLUMNS))
     out_dir = args.out_dir or 'work_dirs/benchmark_modules'
     os.makedirs(out_dir, exist_ok=True)
