@@ -372,6 +372,22 @@ def _seg_sample(meta, h, w, num_classes, rng):
     return sample
 
 
+def _seconds(fn: Callable[[], object], cuda: bool) -> float:
+    """Seconds of one call of ``fn``: CUDA events around it (synchronised) on a GPU, wall
+    time on the CPU."""
+    if not cuda:
+        t0 = time.perf_counter()
+        fn()
+        return time.perf_counter() - t0
+    start = torch.cuda.Event(enable_timing=True)
+    end = torch.cuda.Event(enable_timing=True)
+    start.record()
+    fn()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) / 1e3
+
+
 def time_call(fn: Callable[[], object], device: str, iters: int = 5,
               warmup: int = 2) -> Tuple[float, Optional[int]]:
     """Median seconds of ``fn()`` over ``iters`` calls after ``warmup``, and peak bytes.
@@ -389,20 +405,7 @@ def time_call(fn: Callable[[], object], device: str, iters: int = 5,
     if cuda:
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
-    times = []
-    for _ in range(iters):
-        if cuda:
-            start = torch.cuda.Event(enable_timing=True)
-            end = torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end) / 1e3)
-        else:
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
+    times = [_seconds(fn, cuda) for _ in range(iters)]
     peak = torch.cuda.max_memory_allocated(device) if cuda else None
     return statistics.median(times), peak
 
