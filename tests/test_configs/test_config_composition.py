@@ -136,7 +136,8 @@ def test_block_is_written_in_one_file(type_name):
 def test_type_scan_skips_comments_and_finds_both_spellings(tmp_path):
     (tmp_path / 'a.py').write_text("# model = dict(type='HRNet')\nx = 1  # type='HRNet'\n")
     (tmp_path / 'b.py').write_text("backbone = {'type': 'HRNet'}\n")
-    (tmp_path / 'c.py').write_text("backbone = dict(\n    type = \"HRNet\")\nneck = dict(type='HRNetX')\n")
+    (tmp_path / 'c.py').write_text(
+        "backbone = dict(\n    type = \"HRNet\")\nneck = dict(type='HRNetX')\n")
     assert files_writing_type('HRNet', root=str(tmp_path)) == ['b.py', 'c.py']
 
 
