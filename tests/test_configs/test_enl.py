@@ -11,14 +11,15 @@ compared with its metafile entry, so a config with one wrong setting fails here.
 The parameter counts are checked where the configs are built
 (tests/test_configs/test_enl_build.py::test_enl_config_one_step).
 """
-import glob
 import os.path as osp
 import re
 
 import pytest
 from mmengine.config import Config
 
-from mmctx.utils.metafile import REPO, load_metafile, metafile_models, render_readme
+from mmctx.utils.metafile import REPO, metafile_models
+from zoo_helpers import (check_configs_are_the_entries, check_paper_rows, check_readme_rendered,
+                         model_zoo_tables_check)
 
 ENL = osp.join(REPO, 'configs', 'enl')
 MODELS = metafile_models('enl')
@@ -45,53 +46,28 @@ def _normalisation(block, text):
 
 
 def test_every_config_has_one_entry_and_every_entry_a_config():
-    configs = sorted(osp.basename(p) for p in glob.glob(osp.join(ENL, '*.py')))
-    names = [m['Name'] + '.py' for m in load_metafile('enl')['Models']]
-    assert len(names) == len(set(names))
-    assert sorted(names) == configs
+    check_configs_are_the_entries('enl')
 
 
 def test_every_paper_row_is_reproduced_once():
-    rows = [(r['Table'], r['Row']) for m in MODELS.values() for r in m['Paper Rows']]
-    assert len(rows) == len(set(rows))
-    count = {}
-    for table, _ in rows:
-        count[table] = count.get(table, 0) + 1
     # Table 1 compares memory and operations (no experiment); Table 2: baseline, +1NL BU
     # with and without position, +3NL TD; Table 3: no spat and four position terms;
     # Table 4: six rows; Table 5: NL, INL and five ENL normalisations
-    assert count == {'Table 2': 4, 'Table 3': 5, 'Table 4': 6, 'Table 5': 7}
-    for table in count:
-        orders = sorted(r['Order'] for m in MODELS.values() for r in m['Paper Rows']
-                        if r['Table'] == table)
-        assert orders == list(range(1, count[table] + 1)), table
+    rows = check_paper_rows('enl', {'Table 2': 4, 'Table 3': 5, 'Table 4': 6, 'Table 5': 7})
     # every metric of a row as printed: a number, or n.a. (diverged)
-    for m in MODELS.values():
-        for r in m['Paper Rows']:
-            assert r['Metrics'], (m['Name'], r['Row'])
-            for value in r['Metrics'].values():
-                assert isinstance(value, str) and re.fullmatch(r'\d+\.\d+|n\.a\.', value), \
-                    (m['Name'], r['Row'], value)
+    for name, r in rows:
+        assert r['Metrics'], (name, r['Row'])
+        for value in r['Metrics'].values():
+            assert isinstance(value, str) and re.fullmatch(r'\d+\.\d+|n\.a\.', value), \
+                (name, r['Row'], value)
 
 
 def test_readme_tables_are_rendered_from_the_metafile():
-    with open(osp.join(ENL, 'README.md')) as f:
-        text = f.read()
-    assert render_readme('enl', text) == text, \
-        'configs/enl/README.md is stale: run python tools/misc/model_zoo_tables.py enl'
-    for name in MODELS:
-        assert f'(./{name})' in text
+    check_readme_rendered('enl')
 
 
 def test_model_zoo_tables_tool_checks():
-    """``tools/misc/model_zoo_tables.py --check enl`` passes (run in this process: the
-    tool's own start-up is tested once, by test_gsa.py)."""
-    import importlib.util
-    path = osp.join(REPO, 'tools', 'misc', 'model_zoo_tables.py')
-    spec = importlib.util.spec_from_file_location('model_zoo_tables', path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    assert tool.main(['--check', 'enl']) == 0
+    assert model_zoo_tables_check('enl') == 0
 
 
 def _resize_scales(pipeline):

@@ -11,8 +11,6 @@ config with one wrong setting fails here. The parameter counts are checked on
 the built models by tests/test_configs/test_gcnet_det_build.py and
 tests/test_configs/test_gcnet_seg_build.py.
 """
-import glob
-import importlib.util
 import inspect
 import os.path as osp
 import re
@@ -21,7 +19,9 @@ from functools import lru_cache
 import pytest
 from mmengine.config import Config
 
-from mmctx.utils.metafile import REPO, load_metafile, metafile_models, render_readme
+from mmctx.utils.metafile import REPO, metafile_models
+from zoo_helpers import (check_configs_are_the_entries, check_paper_rows, check_readme_rendered,
+                         model_zoo_tables_check)
 
 GCNET = osp.join(REPO, 'configs', 'gcnet')
 MODELS = metafile_models('gcnet')
@@ -150,24 +150,14 @@ ROWS = [(name, row) for name, model in MODELS.items() for row in model['Paper Ro
 
 
 def test_every_config_has_one_entry_and_every_entry_a_config():
-    configs = sorted(osp.basename(p) for p in glob.glob(osp.join(GCNET, '*.py')))
-    names = [m['Name'] + '.py' for m in load_metafile('gcnet')['Models']]
-    assert len(names) == len(set(names))
-    assert sorted(names) == configs
-    for model in load_metafile('gcnet')['Models']:
+    for model in check_configs_are_the_entries('gcnet'):
         assert model['In Collection'] == 'GCNet'
         assert model['Config'] == f'configs/gcnet/{model["Name"]}.py'
 
 
 def test_every_paper_row_is_reproduced_once():
-    rows = [(r['Table'], r['Row']) for _, r in ROWS]
-    assert len(rows) == len(set(rows)), sorted(r for r in rows if rows.count(r) > 1)
-    count = {t: sum(1 for tt, _ in rows if tt == t) for t, _ in rows}
-    assert count == PAPER_TABLE_ROWS
-    # each table's rows in the paper's order: 1, 2, ... n
-    for table, n in PAPER_TABLE_ROWS.items():
-        order = sorted(r['Order'] for _, r in ROWS if r['Table'] == table)
-        assert order == list(range(1, n + 1)), table
+    # each table's rows once, in the paper's order: 1, 2, ... n
+    assert check_paper_rows('gcnet', PAPER_TABLE_ROWS) == ROWS
     # every config reproduces a row (the test-dev twins: Table 7(b))
     assert all(model['Paper Rows'] for model in MODELS.values())
 
@@ -206,24 +196,14 @@ def test_row_labels_ask_for_the_entry_settings(name, row):
 
 
 def test_readme_tables_are_rendered_from_the_metafile():
-    with open(osp.join(GCNET, 'README.md')) as f:
-        text = f.read()
-    assert render_readme('gcnet', text) == text, \
-        'configs/gcnet/README.md is stale: run python tools/misc/model_zoo_tables.py gcnet'
-    for name in MODELS:
-        assert f'(./{name})' in text
     # the older tests read the sections by their headings
-    assert '\n## Detection, instance and panoptic segmentation\n' in text
-    assert '\n## Semantic segmentation\n' in text
+    check_readme_rendered('gcnet', ('Detection, instance and panoptic segmentation',
+                                    'Semantic segmentation'))
 
 
 def test_model_zoo_tables_tool_checks(capsys):
     """``tools/misc/model_zoo_tables.py --check gcnet`` (run in-process: no second interpreter)."""
-    spec = importlib.util.spec_from_file_location(
-        'model_zoo_tables', osp.join(REPO, 'tools', 'misc', 'model_zoo_tables.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    assert tool.main(['--check', 'gcnet']) == 0, capsys.readouterr().out
+    assert model_zoo_tables_check('gcnet') == 0, capsys.readouterr().out
 
 
 @lru_cache(maxsize=None)

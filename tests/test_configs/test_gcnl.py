@@ -10,14 +10,15 @@ with its metafile entry, so a config with one wrong setting fails here. The
 parameter counts are checked where the configs are built
 (tests/test_configs/test_gcnl_det_build.py, tests/test_configs/test_gcnl_seg_build.py).
 """
-import glob
 import os.path as osp
 import re
 
 import pytest
 from mmengine.config import Config
 
-from mmctx.utils.metafile import REPO, load_metafile, metafile_models, render_readme
+from mmctx.utils.metafile import REPO, metafile_models
+from zoo_helpers import (check_configs_are_the_entries, check_paper_rows, check_readme_rendered,
+                         model_zoo_tables_check)
 
 GCNL = osp.join(REPO, 'configs', 'gcnl')
 MODELS = metafile_models('gcnl')
@@ -30,32 +31,19 @@ NUM_CLASSES = {'PASCAL-Context': 60, 'ADE20K': 150, 'Cityscapes': 19}
 
 
 def test_every_config_has_one_entry_and_every_entry_a_config():
-    configs = sorted(osp.basename(p) for p in glob.glob(osp.join(GCNL, '*.py')))
-    names = [m['Name'] + '.py' for m in load_metafile('gcnl')['Models']]
-    assert len(names) == len(set(names))
-    assert sorted(names) == configs
+    check_configs_are_the_entries('gcnl')
 
 
 def test_every_paper_row_is_reproduced_once():
-    rows = [(r['Table'], r['Row']) for m in MODELS.values() for r in m['Paper Rows']]
-    assert len(rows) == len(set(rows))
-    count = {}
-    for table, _ in rows:
-        count[table] = count.get(table, 0) + 1
     # Table 1: 9 methods x 3 data sets; Table 2: 5 detectors x (FPN, BFPN, EBFPN);
     # Table 3: Panoptic FPN R-50 and R-101 x (FPN, BFPN, EBFPN)
-    assert count == {'Table 1': 27, 'Table 2': 15, 'Table 3': 6}
-    for table in count:
-        orders = sorted(r['Order'] for m in MODELS.values() for r in m['Paper Rows']
-                        if r['Table'] == table)
-        assert orders == list(range(1, count[table] + 1)), table
-    for m in MODELS.values():
-        for r in m['Paper Rows']:
-            for key, value in r['Metrics'].items():
-                # as printed: quoted numbers, Params in M (Table 3: "MB"), FLOPs in G
-                unit = {'Params': 'MB?', 'FLOPs': 'G'}.get(key, '')
-                assert isinstance(value, str) and re.fullmatch(r'\d+\.\d+' + unit, value), \
-                    (m['Name'], r['Row'], key, value)
+    rows = check_paper_rows('gcnl', {'Table 1': 27, 'Table 2': 15, 'Table 3': 6})
+    for name, r in rows:
+        for key, value in r['Metrics'].items():
+            # as printed: quoted numbers, Params in M (Table 3: "MB"), FLOPs in G
+            unit = {'Params': 'MB?', 'FLOPs': 'G'}.get(key, '')
+            assert isinstance(value, str) and re.fullmatch(r'\d+\.\d+' + unit, value), \
+                (name, r['Row'], key, value)
 
 
 def test_every_table2_config_has_a_test_dev_twin():
@@ -74,23 +62,11 @@ def test_every_table2_config_has_a_test_dev_twin():
 
 
 def test_readme_tables_are_rendered_from_the_metafile():
-    with open(osp.join(GCNL, 'README.md')) as f:
-        text = f.read()
-    assert render_readme('gcnl', text) == text, \
-        'configs/gcnl/README.md is stale: run python tools/misc/model_zoo_tables.py gcnl'
-    for name in MODELS:
-        assert f'(./{name})' in text
+    check_readme_rendered('gcnl')
 
 
 def test_model_zoo_tables_tool_checks():
-    """``tools/misc/model_zoo_tables.py --check gcnl`` passes (run in this process: the
-    tool's own start-up is tested once, by test_gsa.py)."""
-    import importlib.util
-    path = osp.join(REPO, 'tools', 'misc', 'model_zoo_tables.py')
-    spec = importlib.util.spec_from_file_location('model_zoo_tables', path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    assert tool.main(['--check', 'gcnl']) == 0
+    assert model_zoo_tables_check('gcnl') == 0
 
 
 def _paper_params(entry):

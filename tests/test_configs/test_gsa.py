@@ -9,7 +9,6 @@ entry, so a config on the wrong optimizer, depth or head count fails here.
 The optimizer schedule itself is run: the config's optimizer, param
 schedulers and AdamToSGDHook are built and stepped through the 12 epochs.
 """
-import glob
 import os.path as osp
 import subprocess
 import sys
@@ -18,7 +17,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from mmctx.utils.metafile import REPO, load_metafile, metafile_models, render_readme
+from mmctx.utils.metafile import REPO, metafile_models
+from zoo_helpers import check_configs_are_the_entries, check_paper_rows, check_readme_rendered
 
 GSA = osp.join(REPO, 'configs', 'gsa')
 MODELS = metafile_models('gsa')
@@ -27,30 +27,17 @@ SGD_LR = {'FasterRCNN': 0.02, 'PanopticFPN': 0.02, 'RetinaNet': 0.01, 'EncoderDe
 
 
 def test_every_config_has_one_entry_and_every_entry_a_config():
-    configs = sorted(osp.basename(p) for p in glob.glob(osp.join(GSA, '*.py')))
-    names = [m['Name'] + '.py' for m in load_metafile('gsa')['Models']]
-    assert len(names) == len(set(names))
-    assert sorted(names) == configs
+    check_configs_are_the_entries('gsa')
 
 
 def test_every_paper_row_is_reproduced_once():
-    rows = [(r['Table'], r['Row']) for m in MODELS.values() for r in m['Paper Rows']]
-    assert len(rows) == len(set(rows))
-    tables = {t for t, _ in rows}
-    assert tables == {f'Table {i}' for i in range(1, 7)}
-    count = {t: sum(1 for tt, _ in rows if tt == t) for t in tables}
     # Tables 1, 2: four rows; 3: ten layer x head settings; 4, 5: two; 6: twelve
-    assert count == {'Table 1': 4, 'Table 2': 4, 'Table 3': 10, 'Table 4': 2,
-                     'Table 5': 2, 'Table 6': 12}
+    check_paper_rows('gsa', {'Table 1': 4, 'Table 2': 4, 'Table 3': 10, 'Table 4': 2,
+                             'Table 5': 2, 'Table 6': 12})
 
 
 def test_readme_tables_are_rendered_from_the_metafile():
-    with open(osp.join(GSA, 'README.md')) as f:
-        text = f.read()
-    assert render_readme('gsa', text) == text, \
-        'configs/gsa/README.md is stale: run python tools/misc/model_zoo_tables.py gsa'
-    for name in MODELS:
-        assert f'(./{name})' in text
+    check_readme_rendered('gsa')
 
 
 def test_model_zoo_tables_tool_checks(tmp_path):

@@ -11,17 +11,16 @@ from the file and compared with its metafile entry; the object context is built
 counts of the entries are checked against the built models in
 tests/test_configs/test_ocnet_build.py and tests/test_configs/test_placement_build.py.
 """
-import glob
 import os.path as osp
-import subprocess
-import sys
 from collections import Counter
 
 import pytest
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from mmctx.utils.metafile import REPO, load_metafile, metafile_models, render_readme
+from mmctx.utils.metafile import REPO, metafile_models
+from zoo_helpers import (check_configs_are_the_entries, check_paper_rows, check_readme_rendered,
+                         model_zoo_tables_check)
 
 OCNET = osp.join(REPO, 'configs', 'ocnet')
 MODELS = metafile_models('ocnet')
@@ -73,22 +72,14 @@ def _entries(task=None):
 
 
 def test_every_config_has_one_entry_and_every_entry_a_config():
-    configs = sorted(osp.basename(p) for p in glob.glob(osp.join(OCNET, '*.py')))
-    names = [m['Name'] + '.py' for m in load_metafile('ocnet')['Models']]
-    assert len(names) == len(set(names)), [n for n, c in Counter(names).items() if c > 1]
-    assert sorted(names) == configs
+    check_configs_are_the_entries('ocnet')
     tasks = Counter(m['Metadata']['Task'] for m in MODELS.values())
     assert tasks == {'Semantic Segmentation': 47, 'Instance Segmentation': 6}
 
 
 def test_every_paper_row_is_reproduced_once():
-    rows = [(r['Table'], r['Row']) for m in MODELS.values() for r in m['Paper Rows']]
-    assert len(rows) == len(set(rows)), [r for r, c in Counter(rows).items() if c > 1]
-    assert Counter(t for t, _ in rows) == PAPER_TABLE_ROWS
-    for table in PAPER_TABLE_ROWS:  # the rows' places in the paper's table: 1..n, once each
-        orders = sorted(r['Order'] for m in MODELS.values() for r in m['Paper Rows']
-                        if r['Table'] == table)
-        assert orders == list(range(1, PAPER_TABLE_ROWS[table] + 1)), table
+    # once each, in their places 1..n of the paper's tables
+    check_paper_rows('ocnet', PAPER_TABLE_ROWS)
     for name, model in MODELS.items():  # every config reproduces a row or says why it exists
         assert model['Paper Rows'] or model['Metadata'].get('Note'), name
         for row in model['Paper Rows']:
@@ -96,22 +87,12 @@ def test_every_paper_row_is_reproduced_once():
 
 
 def test_readme_tables_are_rendered_from_the_metafile():
-    with open(osp.join(OCNET, 'README.md')) as f:
-        text = f.read()
-    assert render_readme('ocnet', text) == text, \
-        'configs/ocnet/README.md is stale: run python tools/misc/model_zoo_tables.py ocnet'
-    for name in MODELS:
-        assert f'(./{name})' in text
-    for section in ('## Detection and instance segmentation (Table 12)',
-                    '## Semantic segmentation', '## Efficiency (Table 4)'):
-        assert f'\n{section}\n' in text
+    check_readme_rendered('ocnet', ('Detection and instance segmentation (Table 12)',
+                                    'Semantic segmentation', 'Efficiency (Table 4)'))
 
 
 def test_model_zoo_tables_tool_checks():
-    tool = osp.join(REPO, 'tools', 'misc', 'model_zoo_tables.py')
-    out = subprocess.run([sys.executable, tool, '--check', 'ocnet'], capture_output=True,
-                         text=True, cwd=REPO)
-    assert out.returncode == 0, out.stdout + out.stderr
+    assert model_zoo_tables_check('ocnet') == 0
 
 
 @pytest.mark.parametrize('name', _entries('Semantic Segmentation'))
