@@ -1,8 +1,9 @@
 # OCNet (Yuan et al.) Tables 1, 2, 5 (Cityscapes val): + Base-OC (ISA); P_h = P_w = 8
 # (the OCP's default), global relation then local relation.
 # variant='official': the ISA block of the authors' released code, which produced
-# the tables (rho conv-BN-ReLU, values of C channels, symmetric padding); every
-# OCNet segmentation config inherits it (see mmctx/models/decode_heads/base_oc_head.py).
+# the tables (rho conv-BN-ReLU, values of C channels, symmetric padding), set in
+# ./_base_/models/baseoc-isa_{r101-d8,hr48}.py for every OCNet segmentation config
+# (see mmctx/models/decode_heads/base_oc_head.py).
 _base_ = [
     './_base_/models/baseoc-isa_r101-d8.py', './_base_/datasets/cityscapes_512x1024.py',
     'mmseg::_base_/default_runtime.py', './_base_/schedules/cityscapes_60k.py'
