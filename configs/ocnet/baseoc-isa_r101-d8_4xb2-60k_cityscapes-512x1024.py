@@ -2,7 +2,7 @@
 # (the OCP's default), global relation then local relation.
 # variant='official': the ISA block of the authors' released code, which produced
 # the tables (rho conv-BN-ReLU, values of C channels, symmetric padding), set in
-# ./_base_/models/baseoc-isa_{r101-d8,hr48}.py for every OCNet segmentation config
+# ./_base_/models/baseoc-isa_{r101-d8,hr48}.py (the R-50 ADE20K leaf writes its own)
 # (see mmctx/models/decode_heads/base_oc_head.py).
 _base_ = [
     './_base_/models/baseoc-isa_r101-d8.py', './_base_/datasets/cityscapes_512x1024.py',
