@@ -44,7 +44,8 @@ class SelfAttentionLayer(nn.Module):
         inner_channels: channels of Q, K, V (C / reduction).
         num_heads: heads; must divide ``inner_channels``.
         attn_drop: dropout on the attention matrix (training only).
-        impl: ``'fused'`` (SDPA) or ``'explicit'`` (formed matrix).
+        impl: ``'fused'`` (SDPA), ``'explicit'`` (formed matrix) or ``'auto'``
+            (the default: :func:`.attention.resolve_impl` picks per call).
     """
 
     def __init__(self,
@@ -52,7 +53,7 @@ class SelfAttentionLayer(nn.Module):
                  inner_channels: int,
                  num_heads: int = 8,
                  attn_drop: float = 0.0,
-                 impl: str = 'fused'):
+                 impl: str = 'auto'):
         super().__init__()
         check_divisible(inner_channels, num_heads, 'inner_channels')
         self.num_heads = num_heads
@@ -97,8 +98,10 @@ class BottleneckSelfAttention(BaseModule):
             ``C // reduction``.
         num_layers: residual self-attention layers stacked (Table 3).
         attn_drop: dropout on the attention matrices (not used in the paper).
-        impl: ``'fused'`` (``F.scaled_dot_product_attention``) or
-            ``'explicit'`` (the formed HW x HW matrix, the reference).
+        impl: ``'fused'`` (``F.scaled_dot_product_attention``),
+            ``'explicit'`` (the formed HW x HW matrix, the reference) or
+            ``'auto'`` (the default: :func:`.attention.resolve_impl` picks
+            per call).
         init_std: std of the normal init of all dense layers (biases 0),
             applied when the module is built and again by ``init_weights``
             before ``init_cfg``.
@@ -116,7 +119,7 @@ class BottleneckSelfAttention(BaseModule):
                  num_heads: int = 8,
                  num_layers: int = 1,
                  attn_drop: float = 0.0,
-                 impl: str = 'fused',
+                 impl: str = 'auto',
                  init_std: float = 0.01,
                  init_cfg: Optional[Union[dict, List[dict]]] = None):
         super().__init__(init_cfg=init_cfg)

@@ -82,7 +82,10 @@ class NonLocal2dBlock(nn.Module):
         zero_init: zero-init W_z (the norm's weight when there is one), so
             the block starts as the identity.
         impl: ``'fused'`` (the fast path of each mode, see the module
-            docstring) or ``'explicit'`` (formed matrix).
+            docstring), ``'explicit'`` (formed matrix) or ``'auto'`` (the
+            default: the softmax modes let :func:`.attention.resolve_impl`
+            pick per call; the dot-product / concatenation modes take their
+            fast path).
     """
     _abbr_ = 'nl'
 
@@ -94,7 +97,7 @@ class NonLocal2dBlock(nn.Module):
                  use_scale: Optional[bool] = None,
                  norm_cfg: Optional[dict] = None,
                  zero_init: bool = True,
-                 impl: str = 'fused'):
+                 impl: str = 'auto'):
         super().__init__()
         check_channels('in_channels', in_channels)
         check_reduction(reduction, in_channels)

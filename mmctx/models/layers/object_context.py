@@ -66,13 +66,15 @@ class SelfAttention2d(nn.Module):
         out_channels: channels of rho, i.e. of Z (None: C).
         norm_cfg: norm of the theta/phi conv-BN-ReLU (SyncBN in configs), and of
             rho when ``out_norm``.
-        impl: 'fused' (SDPA) or 'explicit' (formed matrix).
+        impl: 'fused' (SDPA), 'explicit' (formed matrix) or 'auto' (the
+            default: :func:`.attention.resolve_impl` picks per call).
         out_norm: rho is 1x1 conv (no bias) -> norm -> ReLU, as in the ISA block
             of the authors' released code, instead of a plain 1x1 conv (§3.2).
         value_bias: whether delta's 1x1 conv has a bias (the released ISA
             block's has none).
     """
     _abbr_ = 'sa'
+    identity_start = False  # returns the context Z, not X + Z
 
     def __init__(self,
                  in_channels: int,
@@ -80,7 +82,7 @@ class SelfAttention2d(nn.Module):
                  value_channels: Optional[int] = None,
                  out_channels: Optional[int] = None,
                  norm_cfg: dict = dict(type='BN'),
-                 impl: str = 'fused',
+                 impl: str = 'auto',
                  out_norm: bool = False,
                  value_bias: bool = True) -> None:
         super().__init__()
@@ -207,7 +209,8 @@ class InterlacedSparseSelfAttention(nn.Module):
             (Eqs. 18-21 applied to X, "only local relation", 77.2). A single
             relation builds only its own :class:`SelfAttention2d`.
         out_channels: channels of Z (default C).
-        impl: 'fused' (SDPA) or 'explicit', for both relation stages.
+        impl: 'fused' (SDPA), 'explicit' or 'auto' (the default), for both
+            relation stages.
         variant: ``'paper'`` or ``'official'`` (see the module docstring):
             the official variant makes each relation's rho conv-BN-ReLU,
             ``value_channels`` default to C and pads symmetrically.
@@ -218,13 +221,14 @@ class InterlacedSparseSelfAttention(nn.Module):
             :class:`SelfAttention2d` of each relation.
     """
     _abbr_ = 'isa'
+    identity_start = False  # returns the context Z, not X + Z
 
     def __init__(self,
                  in_channels: int,
                  groups: Tuple[int, int] = (8, 8),
                  order: str = 'global_local',
                  out_channels: Optional[int] = None,
-                 impl: str = 'fused',
+                 impl: str = 'auto',
                  variant: str = 'paper',
                  padding: Optional[str] = None,
                  **sa_kwargs) -> None:
@@ -261,6 +265,17 @@ class InterlacedSparseSelfAttention(nn.Module):
                                                **kwargs)
         self.global_relation = relations.get('global')
         self.local_relation = relations.get('local')
+
+    @property
+    def impl(self) -> str:
+        """The ``impl`` of both relation stages."""
+        return self.relation(self.stages[0]).impl
+
+    @impl.setter
+    def impl(self, value: str) -> None:
+        check_impl(value)
+        for which in self.stages:
+            self.relation(which).impl = value
 
     def relation(self, which: str) -> SelfAttention2d:
         """The :class:`SelfAttention2d` of the ``'global'`` or ``'local'`` stage."""
@@ -315,8 +330,10 @@ class InterlacedSparseSelfAttention(nn.Module):
         """The dense composite relation W^l P^T W^g P of Eq. 9, (B, 1, HW, HW).
 
         (For a single-relation ``order``, that relation's W^g or W^l.) Formed
-        explicitly, for analysis only; for the padded case rows and columns of
-        padded positions are dropped after composition.
+        explicitly, for analysis only. Rows sum to 1 where the groups divide
+        H and W; on a padded map the padded positions are keys too (as in the
+        forward pass), and their rows and columns are dropped after
+        composition, so a row sums to 1 minus the weight it gave them.
         """
         h, w = x.shape[-2:]
         left, _, top, _ = self._padding(h, w)
@@ -363,6 +380,7 @@ class ObjectContextPooling(nn.Module):
             with 'sa' too: the released dense SA block is the paper's.
     """
     _abbr_ = 'ocp'
+    identity_start = False  # returns the context Z, not X + Z
 
     def __init__(self, in_channels: int, attention: str = 'isa', **attention_kwargs) -> None:
         super().__init__()
@@ -375,7 +393,16 @@ class ObjectContextPooling(nn.Module):
         else:
             raise ValueError(f"attention must be 'sa' or 'isa', got {attention!r}")
 
+    @property
+    def impl(self) -> str:
+        return self.attention.impl
+
+    @impl.setter
+    def impl(self, value: str) -> None:
+        self.attention.impl = value
+
     def get_attention(self, x: torch.Tensor) -> torch.Tensor:
+        """The map of the SA or ISA inside (see theirs)."""
         return self.attention.get_attention(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -428,6 +455,11 @@ class ResidualObjectContext(ObjectContextPooling):
                 'start leaves the ReLU without gradient. Use variant=\'paper\' or '
                 'zero_init=False')
         self.init_weights()
+
+    @property
+    def identity_start(self) -> bool:
+        """With ``zero_init``: rho is zero, so the block starts as X (init_weights)."""
+        return self.zero_init
 
     def last_projection(self) -> nn.Module:
         """rho of the relation stage whose output is Z (a Conv2d or a ConvModule)."""

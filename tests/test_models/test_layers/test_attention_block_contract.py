@@ -107,27 +107,6 @@ REQUIRED = {'AttentionalClassFeature': dict(num_classes=3),
             'BottleneckSelfAttention': dict(num_heads=2)}
 for _name in REGISTERED:
     BLOCKS[f'default-{_name}'] = dict(type=_name, **REQUIRED.get(_name, {}))
-# blocks of object_context.py (owned elsewhere) that do not yet declare identity_start
-NO_IDENTITY_FLAG_YET = {'SelfAttention2d', 'InterlacedSparseSelfAttention',
-                        'ObjectContextPooling', 'ResidualObjectContext'}
-# known gaps of object_context.py, owned elsewhere: strict xfails, so they flip when fixed
-ISA_GAP = pytest.mark.xfail(strict=True, reason='object_context.py: the composed ISA map '
-                            'returned by get_attention does not have rows summing to 1')
-ISA_IMPL_GAP = pytest.mark.xfail(strict=True, reason='object_context.py: '
-                                 'InterlacedSparseSelfAttention has no impl attribute')
-KNOWN_GAPS = {
-    'test_get_attention_is_a_row_normalised_map': {
-        f'default-{n}': ISA_GAP for n in ('InterlacedSparseSelfAttention',
-                                          'ObjectContextPooling', 'ResidualObjectContext')},
-    'test_impl_paths_agree': {'default-InterlacedSparseSelfAttention': ISA_IMPL_GAP},
-}
-
-
-def _with_gaps(test, names):
-    gaps = KNOWN_GAPS.get(test, {})
-    return [pytest.param(n, marks=gaps[n]) if n in gaps else n for n in names]
-
-
 def build(name):
     block = MODELS.build(dict(BLOCKS[name], in_channels=C))
     return randomise(block, 0, std=0.2)
@@ -211,7 +190,7 @@ def test_in_channels_is_the_first_parameter(name):
     assert params[:2] == ['self', 'in_channels'], params
 
 
-@pytest.mark.parametrize('name', sorted(set(REGISTERED) - NO_IDENTITY_FLAG_YET))
+@pytest.mark.parametrize('name', sorted(REGISTERED))
 def test_declares_its_start(name):
     block = MODELS.build(dict(BLOCKS[f'default-{name}'], in_channels=C))
     assert isinstance(block.identity_start, bool)
@@ -223,8 +202,6 @@ def _identity_cases():
     cases = []
     for key in sorted(BLOCKS):
         cfg = BLOCKS[key]
-        if cfg['type'] in NO_IDENTITY_FLAG_YET:
-            continue
         if MODELS.build(dict(cfg, in_channels=C)).identity_start:
             cases.append(key)
     return cases
@@ -258,17 +235,24 @@ def _attention_cases():
             if hasattr(MODELS.get(BLOCKS[key]['type']), 'get_attention')]
 
 
-@pytest.mark.parametrize('name', _with_gaps('test_get_attention_is_a_row_normalised_map',
-                                             _attention_cases()))
+def _unpadded_size(block, hw=(5, 6)):
+    """The smallest map >= hw that a block padding to its groups (ISA) does not pad."""
+    groups = getattr(getattr(block, 'attention', block), 'groups', (1, 1))
+    return tuple(-(-n // g) * g for n, g in zip(hw, groups))
+
+
+@pytest.mark.parametrize('name', _attention_cases())
 def test_get_attention_is_a_row_normalised_map(name):
     block = build(name).eval()
-    x = torch.randn(2, C, 5, 6)
+    hw = _unpadded_size(block)
+    x = torch.randn(2, C, *hw)
     with torch.no_grad():
         attn = block.get_attention(x)
+    n = hw[0] * hw[1]
     assert attn.dim() == 4 and attn.shape[0] == 2, attn.shape
-    # queries: the 5 x 6 positions, or 1 (query-independent); keys: a grid of positions
-    assert attn.shape[2] in (1, 30), attn.shape
-    key_grid(attn.shape[3], (5, 6))
+    # queries: the H x W positions, or 1 (query-independent); keys: a grid of positions
+    assert attn.shape[2] in (1, n), attn.shape
+    key_grid(attn.shape[3], hw)
     assert torch.isfinite(attn).all()
     if getattr(block, 'attention_normalised', True):
         assert (attn >= 0).all()
@@ -277,14 +261,36 @@ def test_get_attention_is_a_row_normalised_map(name):
         assert not torch.allclose(attn.sum(-1), torch.ones_like(attn.sum(-1)))
 
 
+PADDING_CASES = [key for key in _attention_cases()
+                 if _unpadded_size(MODELS.build(dict(BLOCKS[key], in_channels=C))) != (5, 6)]
+
+
+def test_padding_cases_include_isa():
+    assert {'default-InterlacedSparseSelfAttention', 'default-ObjectContextPooling'} <= set(
+        PADDING_CASES)
+
+
+@pytest.mark.parametrize('name', PADDING_CASES)
+def test_get_attention_on_a_padded_map_loses_the_padded_keys_weight(name):
+    """ISA pads a 5 x 6 map to its groups; padded positions are keys in the forward
+    pass, and the map drops them: rows sum to less than 1, never more."""
+    block = build(name).eval()
+    with torch.no_grad():
+        attn = block.get_attention(torch.randn(2, C, 5, 6))
+    assert attn.shape[2:] == (30, 30), attn.shape
+    sums = attn.sum(-1)
+    assert (attn >= 0).all() and (sums <= 1 + 1e-6).all() and (sums < 1 - 1e-3).any()
+
+
 def _impl_cases():
     return [key for key in sorted(BLOCKS) if BLOCKS[key].get('impl', 'fused') == 'fused'
             and 'impl' in inspect.signature(MODELS.get(BLOCKS[key]['type'])).parameters]
 
 
-@pytest.mark.parametrize('name', _with_gaps('test_impl_paths_agree', _impl_cases()))
+@pytest.mark.parametrize('name', _impl_cases())
 def test_impl_paths_agree(name):
-    fused = build(name).eval()
+    fused = MODELS.build(dict(BLOCKS[name], in_channels=C, impl='fused'))
+    fused = randomise(fused, 0, std=0.2).eval()
     cfg = dict(BLOCKS[name], in_channels=C, impl='explicit')
     explicit = MODELS.build(cfg).eval()
     explicit.load_state_dict(copy.deepcopy(fused.state_dict()))
@@ -292,3 +298,13 @@ def test_impl_paths_agree(name):
     x = torch.randn(2, C, 5, 6)
     with torch.no_grad():
         torch.testing.assert_close(fused(x), explicit(x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('block_type', ['NonLocal2dBlock', 'SelfAttention2d',
+                                        'InterlacedSparseSelfAttention',
+                                        'BottleneckSelfAttention'])
+def test_softmax_blocks_default_to_auto(block_type):
+    """The blocks whose attention goes through softmax_attention let
+    resolve_impl choose per call unless a config says otherwise."""
+    block = MODELS.build(dict(BLOCKS[f'default-{block_type}'], in_channels=C))
+    assert block.impl == 'auto'

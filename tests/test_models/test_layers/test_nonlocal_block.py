@@ -82,7 +82,8 @@ def test_nonlocal_matches_eq1(mode, sub_sample, use_scale):
 
 def _twins(mode, sub_sample, c=8):
     """The same randomised block with impl='fused' and impl='explicit'."""
-    fused = randomise(NonLocal2dBlock(c, mode=mode, sub_sample=sub_sample), 1)
+    fused = randomise(NonLocal2dBlock(c, mode=mode, sub_sample=sub_sample,
+                                      impl='fused'), 1)
     explicit = NonLocal2dBlock(c, mode=mode, sub_sample=sub_sample,
                                impl='explicit')
     explicit.load_state_dict(fused.state_dict())
