@@ -32,7 +32,8 @@ ALLOWED = {
 }
 # top-level names of what mmctx must never import: the scripts and the tests
 NEVER = {'tools', 'tests', 'conftest', 'det_helpers', 'seg_helpers', 'layer_helpers',
-         'tools_helpers', 'zoo_helpers', 'make_shapes', 'make_context_shapes'}
+         'tools_helpers', 'zoo_helpers', 'ocnet_helpers', 'make_shapes',
+         'make_context_shapes'}
 
 
 def group(module):
