@@ -48,6 +48,28 @@ def build_detector(path, **cfg_options):
     return revert_sync_batchnorm(MODELS.build(cfg.model)), cfg
 
 
+def step_exemptions(cfg):
+    """Patterns of the trainable parameters that one :func:`train_step` on 128 px images
+    leaves without a gradient by construction (for ``layer_helpers.assert_every_gradient``):
+
+    - FCOS multiplies each level's box regression by a learnt scale, and the regression loss
+      reaches only levels with a positive location; a location goes to the level whose
+      regress range ((-1, 64), (64, 128), (128, 256), ...) holds its largest distance to the
+      box sides, under 128 px in a 128 px image: the scales of P5-P7 get none.
+    - Cascade R-CNN's RPN ignores anchors that cross the image (``allowed_border=0``); at
+      128 px every anchor of P4 and up (128, 256, 512 px) does, and RoIs under 112 px are
+      pooled from P2 / P3 (``finest_scale`` 56): with a plain FPN no loss reaches the P4 / P5
+      output convs.
+    """
+    model = cfg.model
+    if model.type == 'FCOS':
+        return (r'bbox_head\.scales\.[234]\.scale', )
+    if (model.type == 'CascadeRCNN' and isinstance(model.neck, dict) and model.neck.type == 'FPN'
+            and model.train_cfg.rpn.get('allowed_border', -1) == 0):
+        return (r'neck\.fpn_convs\.[23]\.conv\.(weight|bias)', )
+    return ()
+
+
 def train_step(model, size=128, batch=2):
     """One forward + backward on ``batch`` random images with boxes (and masks)."""
     from mmdet.testing import demo_mm_inputs
