@@ -5,7 +5,7 @@
 #   make test   run the whole test suite
 VENV ?= $(CURDIR)/.venv
 PY := $(VENV)/bin/python
-DEMO_CONFIG ?= configs/demo/retinanet_r50w16-gcb_fpn64_1xb4-1200it_shapes-128.py
+DEMO_CONFIG ?= configs/demo/retinanet_r50w16-gcb_fpn64_1xb4-500it_shapes-128.py
 DEMO_WORK_DIR ?= work_dirs/demo
 # the training seed (the data set is fixed: make data's --seed 0)
 DEMO_SEED ?= 0

@@ -45,7 +45,7 @@ model = dict(
 
 # iteration-based training: an endless sampler
 train_dataloader = dict(batch_size=4, sampler=dict(type='InfiniteSampler'))
-max_iters = 1200
+max_iters = 500
 train_cfg = dict(
     type='IterBasedTrainLoop', max_iters=max_iters,
     val_interval=max_iters)
