@@ -66,7 +66,7 @@ def step_exemptions(cfg):
         return (r'bbox_head\.scales\.[234]\.scale', )
     if (model.type == 'CascadeRCNN' and isinstance(model.neck, dict) and model.neck.type == 'FPN'
             and model.train_cfg.rpn.get('allowed_border', -1) == 0):
-        return (r'neck\.fpn_convs\.[23]\.conv\.(weight|bias)', )
+        return (r'neck\.fpn_convs\.[23]\..+', )  # conv (and its norm in '-syncbn-all')
     return ()
 
 
