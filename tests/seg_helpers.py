@@ -1,6 +1,7 @@
 """Shared helpers of the segmentation tests: build a config's model, run one step."""
 import glob
 import os.path as osp
+import re
 
 import torch
 from mmengine.config import Config
@@ -51,3 +52,34 @@ def train_step(model, size=64, batch=2):
     loss, _ = model.parse_losses(losses)
     loss.backward()
     return loss
+
+
+class SingleKeyRelations:
+    """Context manager recording the :class:`SelfAttention2d` modules of a model that one
+    step runs on maps of a single position (ISA's global groups when the feature map is no
+    larger than the groups, e.g. an 8x8 map at 64 px / OS 8 with 8x8 groups): their
+    softmax is over one key, equal to 1 for any q and k, so their query and key
+    projections get exactly no gradient. :meth:`exemptions` gives the patterns of those
+    parameters for ``layer_helpers.assert_every_gradient``."""
+
+    def __init__(self, model):
+        from mmctx.models.layers import SelfAttention2d
+        self.names = {m: n for n, m in model.named_modules() if isinstance(m, SelfAttention2d)}
+        self.single, self.several = set(), set()
+        self.handles = []
+
+    def _hook(self, module, args):
+        h, w = args[0].shape[-2:]
+        (self.single if h * w == 1 else self.several).add(self.names[module])
+
+    def __enter__(self):
+        self.handles = [m.register_forward_pre_hook(self._hook) for m in self.names]
+        return self
+
+    def __exit__(self, *exc):
+        for h in self.handles:
+            h.remove()
+
+    def exemptions(self):
+        only_single = sorted(self.single - self.several)  # every call saw one position
+        return tuple(rf'{re.escape(n)}\.(query|key)\..+' for n in only_single)

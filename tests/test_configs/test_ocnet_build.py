@@ -17,6 +17,7 @@ from mmengine.registry import DefaultScope
 import mmctx  # noqa: F401
 from mmctx.utils.metafile import metafile_models
 from layer_helpers import assert_every_gradient, randomise_zeros
+from seg_helpers import SingleKeyRelations
 from seg_helpers import build_segmentor as build
 from seg_helpers import train_step as one_step
 
@@ -42,9 +43,12 @@ def test_config_builds_and_trains_one_step(path):
     assert params / 1e6 == pytest.approx(ENTRIES[osp.basename(path)]['Parameters (M)'],
                                          abs=0.006)
     randomise_zeros(model)  # no identity start: every connected parameter gets a gradient
-    loss = one_step(model)
+    with SingleKeyRelations(model) as single:
+        loss = one_step(model)
     assert torch.isfinite(loss)
-    assert_every_gradient(model)
+    # on the 8x8 map of a 64 px crop, ISA's 8x8 groups leave one position per global
+    # group: that relation's softmax is 1 whatever q and k are (no gradient to them)
+    assert_every_gradient(model, exempt=single.exemptions())
 
 
 def test_lip_flip_swaps_left_and_right():
