@@ -5,9 +5,9 @@
 #   make test   run the whole test suite
 VENV ?= $(CURDIR)/.venv
 PY := $(VENV)/bin/python
-DEMO_CONFIG ?= configs/demo/retinanet_r50w16-gcb_fpn64_1xb4-500it_shapes-128.py
+DEMO_CONFIG ?= configs/demo/retinanet_r50w16-gcb_fpn64_1xb4-400it_shapes-128.py
 DEMO_WORK_DIR ?= work_dirs/demo
-# the training seed (the data set is fixed: make data's --seed 0)
+# the training seed (the data set is fixed: make data's --seed=0)
 DEMO_SEED ?= 0
 # the demo config's data_root
 DEMO_DATA := data/shapes
@@ -24,7 +24,7 @@ env:
 
 data: env
 	$(PY) tools/dataset_converters/make_shapes.py --out $(DEMO_DATA) \
-		--num-train 200 --num-val 50 --img-size 128 --seed 0
+		--num-train 200 --num-val 50 --img-size 128 --seed=0
 
 # Training (validation left to the test step) ends with a checkpoint;
 # tools/test.py evaluates it and prints the COCO bbox AP table.

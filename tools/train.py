@@ -12,7 +12,7 @@ resume, or when the checkpoint already reaches the end of training.
 
 Examples::
 
-    python tools/train.py configs/demo/retinanet_r50w16-gcb_fpn64_1xb4-500it_shapes-128.py
+    python tools/train.py configs/demo/retinanet_r50w16-gcb_fpn64_1xb4-400it_shapes-128.py
     python tools/train.py CONFIG --work-dir work_dirs/x --resume          # latest ckpt in work dir
     python tools/train.py CONFIG --resume work_dirs/x/iter_100.pth        # a given ckpt
     python tools/train.py CONFIG --work-dir work_dirs/x --resume auto     # latest ckpt, if any

@@ -13,7 +13,7 @@ import torch
 from mmctx.analysis import avg_cosine_distance, block_statistics, key_grid
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-DEMO = osp.join(REPO, 'configs', 'demo', 'retinanet_r50w16-gcb_fpn64_1xb4-500it_shapes-128.py')
+DEMO = osp.join(REPO, 'configs', 'demo', 'retinanet_r50w16-gcb_fpn64_1xb4-400it_shapes-128.py')
 
 # the demo detector with a GCNL block in c4/c5 and an ENL block in c5
 CONFIG = '''

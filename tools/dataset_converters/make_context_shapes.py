@@ -29,7 +29,7 @@ split and ``i``.
 Usage::
 
     python tools/dataset_converters/make_context_shapes.py --out data/context_key \
-        --num-train 400 --num-val 100 --img-size 96 --min-key-distance 36 --seed 0
+        --num-train 400 --num-val 100 --img-size 96 --min-key-distance 36 --seed=0
 """
 import argparse
 import json

@@ -31,7 +31,7 @@ every image of the directory and would mix them in).
 Usage::
 
     python tools/dataset_converters/make_shapes.py --out data/shapes \
-        --num-train 200 --num-val 50 --img-size 128 --seed 0
+        --num-train 200 --num-val 50 --img-size 128 --seed=0
 """
 import argparse
 import json

@@ -14,7 +14,7 @@ training.
 
 Examples::
 
-    python tools/misc/check_dataset.py configs/demo/retinanet_r50w16-gcb_fpn64_1xb4-500it_shapes-128.py
+    python tools/misc/check_dataset.py configs/demo/retinanet_r50w16-gcb_fpn64_1xb4-400it_shapes-128.py
     python tools/misc/check_dataset.py CONFIG --split train --mode fast
     python tools/misc/check_dataset.py CONFIG --max-invalid-ratio 0 \
         --cfg-options data_root=data/other/

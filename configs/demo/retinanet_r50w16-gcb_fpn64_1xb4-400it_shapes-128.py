@@ -45,7 +45,7 @@ model = dict(
 
 # iteration-based training: an endless sampler
 train_dataloader = dict(batch_size=4, sampler=dict(type='InfiniteSampler'))
-max_iters = 500
+max_iters = 400
 train_cfg = dict(
     type='IterBasedTrainLoop', max_iters=max_iters,
     val_interval=max_iters)
