@@ -197,7 +197,7 @@ def _committed(row_key, seed):
 
 
 def test_context_head_reads_the_key_the_floor_cannot(key_scenes, tmp_path):
-    """The benchmark's --quick run (seed 0 of the floor and of Base-OC (SA),
+    """The benchmark's --quick run (the first seed, 0, of the floor and of Base-OC (SA),
     600 iterations, ~100 s on one core): Base-OC (SA) labels the objects from
     the far key, the same network without it stays at chance, the gap is far
     above the seed spread of the committed 3-seed results, and both runs
