@@ -140,6 +140,10 @@ def build_official(cfg):
                              **cfg)).double()
 
 
+#: (B, C, H, W) of the any-batch / any-map checks: empty batches, 1x1 and thin maps
+SHAPES = [(0, 32, 5, 7), (0, 32, 1, 1), (2, 32, 1, 1), (2, 32, 1, 3)]
+
+
 def check_any_batch_and_map(cfg, shape):
     """Forward and backward in training mode on ``shape`` (batch 0, 1x1 maps
     included), then an eval-mode forward."""

@@ -8,16 +8,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
-from ocnet_helpers import (build_head, build_official, calibrate, cbr, check_any_batch_and_map,
-                           check_traced_at_one_size_runs_at_others, check_trains, HEAD, load_cbr,
-                           load_sa, randomise, ReleasedSA)
+from ocnet_helpers import (SHAPES, build_head, build_official, calibrate, cbr,
+                           check_any_batch_and_map, check_traced_at_one_size_runs_at_others,
+                           check_trains, HEAD, load_cbr, load_sa, randomise, ReleasedSA)
 
 import mmctx  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures('mmseg_scope')
-
-SHAPES = [(0, 32, 5, 7), (0, 32, 1, 1), (2, 32, 1, 1), (2, 32, 1, 3)]
-
 
 
 def test_paper_channel_numbers():
