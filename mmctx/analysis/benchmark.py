@@ -26,8 +26,6 @@ gives; each head row carries the paper's Table 4 figures beside ours, and
 head the paper measured and what our head changed so counts.
 """
 import copy
-import statistics
-import time
 from typing import Dict, List, Optional, Sequence
 
 import torch
@@ -37,6 +35,7 @@ from mmengine.registry import MODELS
 
 from .complexity import count_macs
 from .memory import peak_memory
+from .timing import time_interleaved
 
 __all__ = [
     'BLOCK_SPECS', 'HEAD_SPECS', 'PAPER_TABLE4', 'PAPER_TABLE4_INPUT', 'TABLE4_NOTES',
@@ -255,19 +254,12 @@ def measure(module: nn.Module, x: torch.Tensor, repeat: int = 5,
         for _ in range(warmup):
             run()
     peak = peak_memory(run, device=str(device)) if memory else None
-    times = []
-    for _ in range(repeat):
-        if device.type == 'cuda':
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        run()
-        if device.type == 'cuda':
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
+    # warmed up above, before the memory measurement
+    seconds = time_interleaved([run], repeat, warmup=0, device=str(device))[0] if repeat else None
     macs = count_macs(module, (x, ))
     return dict(memory_mb=peak / 2**20 if memory else None, gmacs=macs['total'] / 1e9,
                 gflops=2 * macs['total'] / 1e9, gflops_conv=2 * macs['conv_linear'] / 1e9,
-                time_ms=statistics.median(times) * 1e3 if times else None)
+                time_ms=seconds * 1e3 if repeat else None)
 
 
 def run_benchmark(specs: Sequence, shape: Sequence[int], device: str = 'cpu',
@@ -337,7 +329,6 @@ def attention_impl_sweep(cases=ATTENTION_CASES, threads: Sequence[int] = (1, ),
     faster one, and whether they agree.
     """
     from mmctx.models.layers.attention import resolve_impl, softmax_attention
-    from .peers import time_interleaved
     rows = []
     saved = torch.get_num_threads()
     try:

@@ -31,8 +31,6 @@ Peers:
 """
 import importlib.util
 import math
-import statistics
-import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -42,11 +40,12 @@ import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.registry import MODELS
 
+from .timing import time_interleaved
+
 __all__ = [
     'Comparison', 'PeerMismatch', 'ReleasedSelfAttention', 'GroupedISA', 'HeadForward',
     'COMPARISONS', 'DEFAULT_SIZES', 'QUICK_SIZES', 'randomise_', 'transfer', 'check_equal',
-    'build_pair', 'timm_available', 'select', 'PASSES', 'time_interleaved', 'run_peers',
-    'best_peer_summary'
+    'build_pair', 'timm_available', 'select', 'PASSES', 'run_peers', 'best_peer_summary'
 ]
 
 # The papers' sizes: GCNet / NL on detection features (C4 of Mask R-CNN,
@@ -505,32 +504,6 @@ def _runner(module: nn.Module, x: torch.Tensor, pass_: str) -> Callable[[], None
             module.zero_grad(set_to_none=True)
             module(x).sum().backward()
     return run
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
-def time_interleaved(runs: Sequence[Callable[[], None]], repeat: int = 5, warmup: int = 1,
-                     device: str = 'cpu') -> List[float]:
-    """Median seconds of each call in ``runs``, timed in turn: each round runs
-    every call once, the order rotating by one per round, after ``warmup``
-    rounds; so a change of machine load falls on all of them alike."""
-    dev = torch.device(device)
-    for _ in range(warmup):
-        for run in runs:
-            run()
-    times = [[] for _ in runs]
-    for r in range(repeat):
-        for i in range(len(runs)):
-            j = (i + r) % len(runs)
-            _sync(dev)
-            start = time.perf_counter()
-            runs[j]()
-            _sync(dev)
-            times[j].append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
 
 
 def _shape_str(shape) -> str:
