@@ -20,9 +20,31 @@ from mmengine.registry import MODELS
 
 from .checks import check_channels, check_choice, check_reduction
 
-__all__ = ['GlobalContextBlock']
+__all__ = ['GlobalContextBlock', 'pooling_weights', 'attention_pool']
 
 FUSIONS = ('add', 'mul')
+
+
+def pooling_weights(x: torch.Tensor, conv_mask: nn.Conv2d) -> torch.Tensor:
+    """(B, 1, HW): alpha_j = softmax_j(W_k x_j), one weight per position (Eq. 4).
+
+    ``conv_mask`` is W_k, a bias-free 1x1 conv C -> 1, applied as one
+    (1 x C) by (C x HW) product on the (B, C, HW) view of ``x``.
+    """
+    weight = conv_mask.weight.view(1, 1, -1)
+    return torch.matmul(weight, x.flatten(2)).softmax(-1)
+
+
+def attention_pool(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """(B, C, 1, 1): sum_j alpha_j x_j, ``weights`` from :func:`pooling_weights`.
+
+    The product is (C x HW) by (HW x 1) on the (B, C, HW) view of ``x``, so
+    neither ``x`` nor its gradient is transposed: the former
+    ``alpha (1 x HW) @ x^T`` took 1.9-2.2x mmcv ``ContextBlock``'s forward +
+    backward time when ``x`` needs a gradient (as inside a network; 1 thread,
+    1x256x64x64 and 1x1024x50x68).
+    """
+    return torch.matmul(x.flatten(2), weights.transpose(1, 2)).unsqueeze(-1)
 
 
 @MODELS.register_module()
@@ -116,15 +138,13 @@ class GlobalContextBlock(nn.Module):
         b, _, h, w = x.shape
         if self.pooling == 'avg':
             return x.new_full((b, 1, 1, h * w), 1.0 / (h * w))
-        return self.conv_mask(x).flatten(1).softmax(-1)[:, None, None]
+        return pooling_weights(x, self.conv_mask)[:, None]
 
     def context(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, 1, 1): sum_j alpha_j x_j (Eq. 4, step a)."""
         if self.pooling == 'avg':
             return x.mean(dim=(2, 3), keepdim=True)
-        attn = self.get_attention(x)[:, 0]  # (B, 1, HW)
-        ctx = torch.matmul(attn, x.flatten(2).transpose(1, 2).to(attn.dtype))
-        return ctx.transpose(1, 2).unsqueeze(-1).to(x.dtype)
+        return attention_pool(x, pooling_weights(x, self.conv_mask))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ctx = self.context(x)

@@ -56,6 +56,7 @@ from mmengine.registry import MODELS
 from .attention import (LOW_PRECISION, attention_matrix, check_impl,
                         compute_dtype, softmax_attention)
 from .checks import check_channels, check_choice, check_norm_cfg, check_reduction
+from .global_context import attention_pool, pooling_weights
 
 __all__ = ['NonLocal2dBlock', 'SimplifiedNonLocal2d']
 
@@ -285,10 +286,8 @@ class SimplifiedNonLocal2d(nn.Module):
 
     def get_attention(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, 1, HW): softmax_j(W_k x_j), shared by all queries."""
-        return self.conv_mask(x).flatten(1).softmax(-1)[:, None, None]
+        return pooling_weights(x, self.conv_mask)[:, None]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        attn = self.get_attention(x)[:, 0]  # (B, 1, HW)
-        ctx = torch.matmul(attn, x.flatten(2).transpose(1, 2).to(attn.dtype))
-        ctx = ctx.transpose(1, 2).unsqueeze(-1).to(x.dtype)  # (B, C, 1, 1)
+        ctx = attention_pool(x, pooling_weights(x, self.conv_mask))  # (B, C, 1, 1)
         return x + self.conv_value(ctx)
