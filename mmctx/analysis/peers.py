@@ -500,8 +500,13 @@ def _runner(module: nn.Module, x: torch.Tensor, pass_: str) -> Callable[[], None
             with torch.no_grad():
                 module(x)
     else:
+        # the input needs a gradient, as a block's input does inside a network
+        # (its backward then forms d out / d x, which a leaf input skips)
+        x = x.detach().requires_grad_(True)
+
         def run():
             module.zero_grad(set_to_none=True)
+            x.grad = None
             module(x).sum().backward()
     return run
 
