@@ -94,6 +94,12 @@ _MMSEG_INIT = dict(model=dict(decode_head=dict(
 #: rows start them with PyTorch's default init instead
 _NO_ZERO_INIT = dict(model=dict(decode_head=dict(context_cfg=dict(zero_init=False))))
 
+#: diagnostics of the GC head (docs/context_benchmark/README.md, "Findings"): its
+#: transform without the layer norm, and as one C x C conv (Cao et al.'s "w/o
+#: ratio", Table 5(d)), which makes it the SNL block with GC's pooling code
+_GC_NO_NORM = dict(model=dict(decode_head=dict(context_cfg=dict(norm=None))))
+_GC_NO_BOTTLENECK = dict(model=dict(decode_head=dict(context_cfg=dict(bottleneck=False))))
+
 ROWS: Sequence[Row] = (
     Row('OCNet', 'Dilated FCN (floor)', _OC.format('dilated'), 'seg', paper='75.90',
         role='floor'),
@@ -115,6 +121,10 @@ ROWS: Sequence[Row] = (
         overrides=_NO_ZERO_INIT),
     Row('GCNet', 'GC head, zero_init=False', _GC.format('gc-head-att-add'), 'seg',
         overrides=_NO_ZERO_INIT),
+    Row('GCNet', 'GC head, norm=None (diagnostic)', _GC.format('gc-head-att-add'), 'seg',
+        overrides=_GC_NO_NORM),
+    Row('GCNet', 'GC head, bottleneck=False (diagnostic)', _GC.format('gc-head-att-add'),
+        'seg', overrides=_GC_NO_BOTTLENECK),
     Row('GCNL', 'FCN (floor)', _GCNL.format('fcn'), 'seg', paper='73.32', role='floor'),
     Row('GCNL', 'FCN + GC', _GCNL.format('gc'), 'seg', paper='74.57'),
     Row('GCNL', 'FCN + GCNL', _GCNL.format('gcnl'), 'seg', paper='75.55', slow=True),
