@@ -96,7 +96,7 @@ _NO_ZERO_INIT = dict(model=dict(decode_head=dict(context_cfg=dict(zero_init=Fals
 
 #: diagnostics of the GC head (docs/context_benchmark/README.md, "Findings"): its
 #: transform without the layer norm, and as one C x C conv (Cao et al.'s "w/o
-#: ratio", Table 5(d)), which makes it the SNL block with GC's pooling code
+#: ratio", Table 5(d)), which makes it the SNL block (the same pooling code)
 _GC_NO_NORM = dict(model=dict(decode_head=dict(context_cfg=dict(norm=None))))
 _GC_NO_BOTTLENECK = dict(model=dict(decode_head=dict(context_cfg=dict(bottleneck=False))))
 
