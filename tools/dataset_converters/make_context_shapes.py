@@ -65,12 +65,10 @@ def _disc(center, diameter, img_size):
     return mask
 
 
-def _chebyshev_distance(box, mask=None, xs=None, ys=None):
+def _chebyshev_distance(box, xs, ys):
     """Chebyshev distance between a box (x0, y0, x1, y1; pixels x0..x1-1) and
-    the pixels of a mask (or the pixels ``xs``, ``ys``): the smallest
+    the pixels at ``xs``, ``ys`` (arrays or scalars): the smallest
     max(|dx|, |dy|) over pixel pairs."""
-    if mask is not None:
-        ys, xs = np.nonzero(mask)
     x0, y0, x1, y1 = box
     dx = np.maximum(np.maximum(x0 - xs, xs - (x1 - 1)), 0)
     dy = np.maximum(np.maximum(y0 - ys, ys - (y1 - 1)), 0)
@@ -108,12 +106,12 @@ def make_scene(rng, img_size, min_key_distance, oracle=False):
         # the centre pixel lies in the disc (radius >= 7): a centre this near
         # the key is refused without drawing the disc (same scenes, fewer steps)
         cx, cy = int(round(center[0])), int(round(center[1]))
-        if _chebyshev_distance(key_box, xs=np.array([cx]), ys=np.array([cy])) <= min_key_distance:
+        if _chebyshev_distance(key_box, cx, cy) <= min_key_distance:
             continue
         m = _disc(center, d, s)
         # apart from the key, from the other objects and their oracle keys
         grown = cv2.dilate(m, np.ones((2 * ORACLE_KEY_SIZE + 3, ) * 2, np.uint8))
-        if (_chebyshev_distance(key_box, m) <= min_key_distance
+        if (_chebyshev_distance(key_box, *np.nonzero(m)[::-1]) <= min_key_distance
                 or (grown.astype(bool) & owner).any()):
             continue
         owner |= grown.astype(bool)
