@@ -40,7 +40,7 @@ class ACFHead(ContextBlockHead):
         """(coarse logits, logits)."""
         x = self._transform_inputs(inputs)
         context, coarse = self.context_block.forward_with_coarse(self.convs[0](x))
-        return coarse, self._decode(x, context)
+        return coarse, self._classify(x, self.convs[1](context))
 
     def loss(self, inputs, batch_data_samples, train_cfg):
         coarse, logits = self._forward(inputs)

@@ -50,13 +50,15 @@ class ContextBlockHead(FCNHead):
         cfg['in_channels'] = self.channels
         return cfg
 
-    def _decode(self, x, context):
-        """conv 3x3 -> (concat the input, conv 3x3) -> classifier, after the block."""
-        output = self.convs[1](context)
+    def _classify(self, x, output):
+        """(concat the input, conv 3x3) -> classifier, after the second conv."""
         if self.concat_input:
             output = self.conv_cat(torch.cat([x, output], dim=1))
         return self.cls_seg(output)
 
     def forward(self, inputs):
         x = self._transform_inputs(inputs)
-        return self._decode(x, self.context_block(self.convs[0](x)))
+        # one expression: the block's output is freed once the second conv has
+        # read it, as in mmseg's GCHead (a name for it kept it alive through
+        # the concat: +4.6 MiB, 8 %, at the peak for 1 x 512 x 97 x 97)
+        return self._classify(x, self.convs[1](self.context_block(self.convs[0](x))))
