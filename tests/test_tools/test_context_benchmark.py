@@ -148,19 +148,89 @@ def test_the_floor_cannot_see_the_key_and_the_context_head_can():
     assert cfg.crop_size == (96, 96)
 
 
+def _detector(row: Row):
+    """The row's detector as composed, before ``init_weights`` (mmdet's ResNet
+    zero-initialises the last norm of each residual branch there, which would
+    hide the branches from the gradient)."""
+    from mmengine.registry import MODELS
+    cfg = compose_config(row, '/unused', 10, 0, '/unused')
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        import mmdet.models  # noqa: F401
+        import mmctx  # noqa: F401
+        return MODELS.build(cfg.model)
+
+
+def _det_row(group, role):
+    return next(r for r in ROWS if r.task == 'det' and r.group == group and r.role == role)
+
+
+def test_the_detection_floor_cannot_see_the_key_and_self_attention_can():
+    """The detection rows' premise: the RetinaNet floor's classification
+    logits stop short of the key (radius 33 px measured on the logits
+    upsampled to the image, as for segmentation); the self-attention on C2
+    sees the whole image."""
+    torch.manual_seed(0)
+    for group in ('GCNL (det)', 'Self-attention (det)'):
+        assert receptive_radius(_detector(_det_row(group, 'floor')), 128) < MIN_DISTANCE
+    assert receptive_radius(_detector(_det_row('Self-attention (det)', 'module')), 128) >= 64
+
+
+def test_the_detection_fragment_is_design_a():
+    """The fragment's settings (configs/context_benchmark/_base_/det_key_96.py)
+    on the composed configs: ResNet-50 layout at width 16, its first stage
+    only, P2 only, anchors 16 / 20 / 25 px at stride 4, 1200 iterations."""
+    ebfpn = next(r for r in ROWS if r.name == 'RetinaNet EBFPN')
+    assert ebfpn.iters == 1200 and ROWS[0].iters == 600
+    cfg = compose_config(ebfpn, '/data', ebfpn.iters, 0, '/work')
+    backbone, (fpn, refine), head = cfg.model.backbone, cfg.model.neck, cfg.model.bbox_head
+    assert (backbone.type, backbone.depth, backbone.base_channels) == ('ResNet', 50, 16)
+    assert backbone.num_stages == 1 and backbone.out_indices == (0, )
+    assert (fpn.in_channels, fpn.num_outs, fpn.out_channels) == ([64], 1, 32)
+    assert fpn.add_extra_convs is False and fpn.start_level == 0
+    # the paper's refine block stays, on the one level
+    assert refine.type == 'EBFPN' and refine.refine_cfg.type == 'GCNLBlock'
+    assert (refine.in_channels, refine.num_levels, refine.refine_level) == (32, 1, 0)
+    anchors = head.anchor_generator
+    assert anchors.strides == [4] and anchors.ratios == [1.0]
+    sizes = [anchors.octave_base_scale * 4 * 2 ** (i / anchors.scales_per_octave)
+             for i in range(anchors.scales_per_octave)]
+    assert np.round(sizes).tolist() == [16, 20, 25]
+    assert head.stacked_convs == 1 and head.num_classes == 3
+    assert cfg.train_cfg.max_iters == 1200 and cfg.param_scheduler[0].end == 120
+    assert cfg.val_evaluator.ann_file == '/data/key/annotations/instances_val.json'
+    # Lee et al.'s Adam-then-SGD hook would replace the fragment's AdamW
+    gsa = compose_config(_det_row('Self-attention (det)', 'module'), '/data', 10, 0, '/work')
+    assert gsa.custom_hooks == [] and gsa.model.neck.attention_cfg.init_cfg is None
+    model = _detector(ebfpn)
+    feats = model.extract_feat(torch.zeros(1, 3, 96, 96))
+    assert len(feats) == 1 and feats[0].shape == (1, 32, 24, 24)
+
+
 @lru_cache(maxsize=None)
-def _paper_head(path):
-    """The decode head type of a paper config, loaded once per path (rows share them)."""
-    return Config.fromfile(osp.join(REPO, path)).model.decode_head.type
+def _paper_parts(path):
+    """The head type and the neck type(s) of a paper config, loaded once per
+    path (rows share them)."""
+    model = Config.fromfile(osp.join(REPO, path)).model
+    neck = model.get('neck')
+    necks = tuple(n['type'] for n in (neck if isinstance(neck, list) else [neck] if neck else []))
+    return model.get('decode_head', model.get('bbox_head', {})).get('type'), necks
 
 
 def test_every_row_composes_from_its_paper_config():
     for row in ROWS:
         cfg = compose_config(row, '/data', 40, 1, '/work')
-        assert cfg.model.decode_head.type == _paper_head(row.config), row.name
-        assert cfg.model.backbone.depth == 18 and cfg.model.backbone.num_stages == 1
+        head, necks = _paper_parts(row.config)
+        if row.task == 'seg':
+            assert cfg.model.decode_head.type == head, row.name
+            assert cfg.model.backbone.depth == 18 and cfg.model.backbone.num_stages == 1
+        else:
+            assert cfg.model.bbox_head.type == head, row.name
+            neck = cfg.model.neck
+            assert tuple(n.type for n in (neck if isinstance(neck, list) else [neck])) == necks
+            assert cfg.model.backbone.depth == 50 and cfg.model.backbone.num_stages == 1
         assert cfg.train_dataloader.dataset.data_root == f'/data/{row.data}'
         assert cfg.train_cfg.max_iters == 40 and cfg.randomness.seed == 1
+        assert cfg.train_cfg.val_begin > 40  # no validation inside training
         assert cfg.param_scheduler[0].end == 4 and cfg.param_scheduler[1].end == 40
 
 
