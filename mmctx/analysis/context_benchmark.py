@@ -5,21 +5,22 @@ The data are the "key" scenes of ``tools/dataset_converters/make_context_shapes.
 objects drawn alike, their class (one of three) given only by the colour of a
 small key placed farther from every object than the baseline network can
 see. Each row trains one paper's configuration, shrunk to a CPU (the paper
-config, then ``configs/context_benchmark/_base_/seg_key_96.py`` merged over
-it: data, backbone width and depth, schedule), and scores the part of the
-task that only context can solve:
+config, then its task's fragment, ``configs/context_benchmark/_base_/
+seg_key_96.py`` or ``det_key_96.py``, merged over it: data, backbone width
+and depth, schedule; ``ITERS``: 600 iterations for segmentation, 1200 for
+detection), and scores the part of the task that only context can solve:
 
 - segmentation: ``context acc`` = the fraction of ground-truth object pixels
   whose highest logit among the three object classes is the right one (the
   class given that it is an object; chance 1/3), beside ``object recall``
   (object pixels predicted as any object class) and the mIoU over background
   + the three classes;
-- detection: for every ground-truth object, the highest-scoring detection
-  with IoU >= 0.5 whatever its class; ``context acc`` = the fraction of the
-  matched objects whose detection has the right class (chance 1/3), beside
-  ``recall@0.5`` (objects matched). No detection row exists yet: the score
-  is in place (and tested), a detection fragment whose floor cannot see the
-  key is not (an FPN's coarse levels see the whole of a CPU-sized image).
+- detection (RetinaNet on the one level P2 of a one-stage backbone: every FPN
+  level sees the top backbone stage, so the stages bound what the floor sees):
+  for every ground-truth object, the highest-scoring detection, after the
+  model's own NMS, with IoU >= 0.5 whatever its class; ``context acc`` = the
+  fraction of the matched objects whose detection has the right class
+  (chance 1/3), beside ``recall@0.5`` (objects matched).
 
 The floor is the paper's baseline network (no context module) on the key
 scenes; the ceiling is the same network on the ``--oracle`` scenes, where a

@@ -7,10 +7,12 @@ scores and the rows, and docs/context_benchmark/README.md for the results.
     python tools/analysis_tools/context_benchmark.py            # every row, 3 seeds
     python tools/analysis_tools/context_benchmark.py --quick    # floor vs Base-OC (SA), 1 seed (~1.5 min)
 
-Each (row, seed) trains in its own process (``--jobs`` at a time, one thread
-each) and leaves ``<work-dir>/runs/<row>/seed<k>.json`` (scores, training wall
-time, peak resident memory); a re-run reuses them unless ``--force``. The
-table (markdown), the records (json) and a bar chart (PNG) go to ``--out``.
+Each row trains its task's iterations (segmentation 600, detection 1200;
+``--iters`` sets every row's). Each (row, seed) trains in its own process
+(``--jobs`` at a time, one thread each) and leaves
+``<work-dir>/runs/<row>/seed<k>-<iters>it.json`` (scores, training wall time,
+peak resident memory); a re-run reuses them unless ``--force``. The table
+(markdown), the records (json) and a bar chart (PNG) go to ``--out``.
 """
 import argparse
 import json
@@ -179,8 +181,9 @@ def main(argv=None):
     with open(osp.join(args.out, f'{name}.md'), 'w') as f:
         f.write(table)
     with open(osp.join(args.out, f'{name}.json'), 'w') as f:
-        json.dump(dict(iters={r.group: args.iters or r.iters for r in rows}, seeds=seeds, jobs=args.jobs, wall_s=total,
-                       train_s_total=train_total, records=records), f, indent=1)
+        json.dump(dict(iters={r.group: args.iters or r.iters for r in rows}, seeds=seeds,
+                       jobs=args.jobs, wall_s=total, train_s_total=train_total,
+                       records=records), f, indent=1)
     plot(summary, osp.join(args.out, f'{name}.png'))
     print(table)
     print(f'context benchmark: {len(records)} runs ({len(records) - done_here} reused from '
