@@ -130,8 +130,9 @@ class SelfAttention2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
-        q, k, v = self._qkv(x)
-        y = softmax_attention(q, k, v, self.key_channels**-0.5, impl=self.impl)
+        # q, k, v live for the attention only, and its (B, 1, N, C) output
+        # until its copy to a map: neither is held through the output conv
+        y = softmax_attention(*self._qkv(x), self.key_channels**-0.5, impl=self.impl)
         y = y[:, 0].transpose(1, 2).reshape(b, self.value_channels, h, w)
         return self.out(y)
 
@@ -313,14 +314,17 @@ class InterlacedSparseSelfAttention(nn.Module):
         qh, qw = hp // ph, wp // pw
         first, last = self.stages[0], self.stages[-1]
         split = _global_groups if first == 'global' else _local_groups
-        z = self.relation(first)(split(y, ph, pw))
+        # one name rebound step by step: the padded map, the groups and the
+        # first stage's output are each freed once the next copy is made
+        y = split(y, ph, pw)
+        y = self.relation(first)(y)
         if len(self.stages) == 2:  # straight to the other stage's groups
-            z = self.relation(last)(_regroup(z, b, *((ph, pw) if first == 'global'
-                                                     else (qh, qw))))
+            y = _regroup(y, b, *((ph, pw) if first == 'global' else (qh, qw)))
+            y = self.relation(last)(y)
         if last == 'global':
-            y = _from_global_groups(z, b, ph, pw)
+            y = _from_global_groups(y, b, ph, pw)
         else:
-            y = _from_local_groups(z, b, hp, wp)
+            y = _from_local_groups(y, b, hp, wp)
         if pad is None:
             return y
         left, top = pad[0], pad[2]
