@@ -26,7 +26,8 @@
 #   iterations, cosine to 0, batch 8; context_benchmark.py sets the
 #   iterations (1200 for detection rows, Row.iters). The same for every row,
 #   fixed by a pilot on the floor, its oracle ceiling and two modules before
-#   the rows were run (at 600 iterations or lr 2e-3 no module left chance).
+#   the rows were run (at lr 2e-3 and 600 iterations both modules stayed at
+#   chance).
 data_root = 'data/context_key'
 img_size = (96, 96)
 norm_cfg = dict(type='BN', requires_grad=True)
