@@ -28,6 +28,7 @@
 #   fixed by a pilot on the floor, its oracle ceiling and two modules before
 #   the rows were run (at lr 2e-3 and 600 iterations both modules stayed at
 #   chance).
+_base_ = ['./schedule_key.py']
 data_root = 'data/context_key'
 img_size = (96, 96)
 norm_cfg = dict(type='BN', requires_grad=True)
@@ -77,7 +78,6 @@ test_dataloader = val_dataloader
 val_evaluator = dict(_delete_=True, type='CocoMetric',
                      ann_file=data_root + '/annotations/instances_val.json', metric='bbox')
 test_evaluator = val_evaluator
-max_iters = 1200
 optim_wrapper = dict(
     _delete_=True, type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-2, weight_decay=1e-4),
@@ -85,18 +85,6 @@ optim_wrapper = dict(
 # the AdamW above replaces a paper's optimiser switch too (Lee et al.'s
 # configs swap Adam for SGD at epoch 8 with a hook)
 custom_hooks = []
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.04, by_epoch=False, begin=0, end=max_iters // 10),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=max_iters // 10, end=max_iters, eta_min=0)
-]
-train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters,
-                 val_interval=max_iters + 1)
 val_cfg = dict(_delete_=True, type='ValLoop')
 test_cfg = dict(_delete_=True, type='TestLoop')
-default_hooks = dict(
-    logger=dict(interval=50),
-    checkpoint=dict(_delete_=True, type='CheckpointHook', by_epoch=False, interval=max_iters + 1,
-                    save_last=False),
-    visualization=dict(draw=False))
-log_processor = dict(by_epoch=False)
 auto_scale_lr = dict(enable=False, base_batch_size=16)

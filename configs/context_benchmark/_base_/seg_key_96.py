@@ -15,6 +15,7 @@
 #   10 % of the iterations, cosine to 0, batch 8; context_benchmark.py sets the
 #   iterations. The same for every row, fixed on the floor and Base-OC (SA)
 #   before any other row was run.
+_base_ = ['./schedule_key.py']
 data_root = 'data/context_key'
 crop_size = (96, 96)
 norm_cfg = dict(type='BN', requires_grad=True)
@@ -55,19 +56,6 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 val_evaluator = dict(_delete_=True, type='IoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator
-max_iters = 400
 optim_wrapper = dict(
     _delete_=True, type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-2, weight_decay=1e-4))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.04, by_epoch=False, begin=0, end=max_iters // 10),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=max_iters // 10, end=max_iters, eta_min=0)
-]
-train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters,
-                 val_interval=max_iters + 1)
-default_hooks = dict(
-    logger=dict(interval=50),
-    checkpoint=dict(_delete_=True, type='CheckpointHook', by_epoch=False, interval=max_iters + 1,
-                    save_last=False),
-    visualization=dict(draw=False))
-log_processor = dict(by_epoch=False)
