@@ -5,18 +5,20 @@ The data are the "key" scenes of ``tools/dataset_converters/make_context_shapes.
 objects drawn alike, their class (one of three) given only by the colour of a
 small key placed farther from every object than the baseline network can
 see. Each row trains one paper's configuration, shrunk to a CPU (the paper
-config, then its task's fragment, ``configs/context_benchmark/_base_/
-seg_key_96.py`` or ``det_key_96.py``, merged over it: data, backbone width
-and depth, schedule; ``ITERS``: 600 iterations for segmentation, 1200 for
-detection), and scores the part of the task that only context can solve:
+config, then its fragment, ``configs/context_benchmark/_base_/seg_key_96.py``,
+``det_key_96.py`` (RetinaNet) or ``mask-rcnn_key_96.py``, merged over it: data,
+backbone width and depth, schedule; ``ITERS``: 600 iterations for
+segmentation, 1200 for detection), and scores the part of the task that only
+context can solve:
 
 - segmentation: ``context acc`` = the fraction of ground-truth object pixels
   whose highest logit among the three object classes is the right one (the
   class given that it is an object; chance 1/3), beside ``object recall``
   (object pixels predicted as any object class) and the mIoU over background
   + the three classes;
-- detection (RetinaNet on the one level P2 of a one-stage backbone: every FPN
-  level sees the top backbone stage, so the stages bound what the floor sees):
+- detection (RetinaNet, or Mask R-CNN's box head, on the one level P2 of a
+  one-stage backbone: every FPN level sees the top backbone stage, so the
+  stages bound what the floor sees):
   for every ground-truth object, the highest-scoring detection, after the
   model's own NMS, with IoU >= 0.5 whatever its class; ``context acc`` = the
   fraction of the matched objects whose detection has the right class
@@ -33,14 +35,15 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-__all__ = ['Row', 'ROWS', 'QUICK_ROWS', 'compose_config', 'seg_confusion',
+__all__ = ['Row', 'ROWS', 'slug', 'QUICK_ROWS', 'compose_config', 'seg_confusion',
            'object_class_confusion', 'seg_scores', 'train_and_score',
            'det_scores', 'receptive_radius', 'summarize', 'render_table']
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 NUM_CLASSES = 3
 FRAGMENTS = {'seg': 'configs/context_benchmark/_base_/seg_key_96.py',
-             'det': 'configs/context_benchmark/_base_/det_key_96.py'}
+             'det': 'configs/context_benchmark/_base_/det_key_96.py',
+             'mask-rcnn': 'configs/context_benchmark/_base_/mask-rcnn_key_96.py'}
 #: training iterations per task unless ``--iters`` says otherwise: a detector
 #: learns the boxes before the classes, and at 600 iterations neither module
 #: of the detection pilot had left chance (1 seed each)
@@ -64,6 +67,9 @@ class Row:
         slow: left out unless asked for (``--include-slow``): the GCNL head's
             explicit 8-head attention with attention dropout takes 4-5 s per
             training iteration here (~60x Base-OC (SA)), ~45 min per seed.
+        fragment: the key of the fragment merged over ``config`` in
+            ``FRAGMENTS``; by default the task's ('seg': a segmentor's,
+            'det': RetinaNet's; 'mask-rcnn' for a Mask R-CNN config).
     """
     group: str
     name: str
@@ -74,6 +80,12 @@ class Row:
     role: str = 'module'
     overrides: Dict = field(default_factory=dict)
     slow: bool = False
+    fragment: str = ''
+
+    @property
+    def fragment_path(self) -> str:
+        """The fragment merged over the row's config, relative to the repository."""
+        return FRAGMENTS[self.fragment or self.task]
 
     @property
     def iters(self) -> int:
@@ -83,8 +95,14 @@ class Row:
     @property
     def key(self) -> str:
         """A file-name-safe identifier of the row."""
-        slug = ''.join(c if c.isalnum() else '-' for c in f'{self.group}-{self.name}-{self.data}')
-        return '-'.join(p for p in slug.lower().split('-') if p)
+        return slug(f'{self.group}-{self.name}-{self.data}')
+
+
+def slug(text: str) -> str:
+    """``text`` lower-cased, every run of other characters than letters and
+    digits one '-' (a file name)."""
+    words = ''.join(c if c.isalnum() else '-' for c in text.lower()).split('-')
+    return '-'.join(w for w in words if w)
 
 
 _OC = 'configs/ocnet/{}_r101-d8_4xb2-60k_cityscapes-512x1024.py'
@@ -123,6 +141,13 @@ _ONE_LEVEL_BFP = dict(model=dict(neck={'1': dict(in_channels=32, num_levels=1,
 #: C2 and P2 (SAFPN puts it on the top input, the only one), trained from
 #: scratch: no checkpoint initialises its dense layers
 _GSA_SCRATCH = dict(model=dict(neck=dict(attention_cfg=dict(init_cfg=None))))
+
+_GC_DET = 'configs/gcnet/mask-rcnn_r50-syncbn{}_fpn_1x_coco.py'
+#: Cao et al. put their blocks in c4 (one NL / SNL block, before its last
+#: residual block) or in every bottleneck of c3-c5 (GC); the fragment's
+#: backbone has one stage, C2, so the same plugin acts there (before C2's
+#: last block, or in each of its three bottlenecks)
+_IN_C2 = dict(model=dict(backbone=dict(plugins={'0': dict(stages=(True, ))})))
 
 ROWS: Sequence[Row] = (
     Row('OCNet', 'Dilated FCN (floor)', _OC.format('dilated'), 'seg', paper='75.90',
@@ -164,6 +189,16 @@ ROWS: Sequence[Row] = (
         'det', paper='35.2', role='floor'),
     Row('Self-attention (det)', 'RetinaNet + self-attention',
         _GSA.format('retinanet_r50_fpn-gsa'), 'det', paper='35.4', overrides=_GSA_SCRATCH),
+    Row('GCNet (det)', 'Mask R-CNN FPN (floor)', _GC_DET.format(''), 'det', paper='37.2',
+        role='floor', fragment='mask-rcnn'),
+    Row('GCNet (det)', 'Mask R-CNN FPN, oracle key (ceiling)', _GC_DET.format(''), 'det',
+        data='oracle', role='ceiling', fragment='mask-rcnn'),
+    Row('GCNet (det)', '+ 1 NL (c4; C2 here)', _GC_DET.format('-1nl-c4'), 'det', paper='38.0',
+        overrides=_IN_C2, fragment='mask-rcnn'),
+    Row('GCNet (det)', '+ 1 SNL (c4; C2 here)', _GC_DET.format('-1snl-c4'), 'det',
+        paper='38.1', overrides=_IN_C2, fragment='mask-rcnn'),
+    Row('GCNet (det)', '+ GC r16 (c3-c5; C2 here)', _GC_DET.format('-gcb-r16-c3-c5'), 'det',
+        paper='39.4', overrides=_IN_C2, fragment='mask-rcnn'),
 )
 #: ``--quick`` and the test: the floor against one context head
 QUICK_ROWS: Sequence[Row] = (ROWS[0], ROWS[2])
@@ -177,6 +212,8 @@ GROUP_CLAIMS = {
     'Self-attention (det)': 'Lee, Kim and Jung, Improving Object Detection Quality by '
                             'Incorporating Global Contexts via Self-Attention, Table 6: COCO box '
                             'AP of RetinaNet R-50-FPN, Adam + SGD',
+    'GCNet (det)': 'Cao et al., Global Context Networks, Table 5(a): COCO val box AP of Mask '
+                   'R-CNN R-50-FPN (syncBN)',
 }
 
 
@@ -188,7 +225,7 @@ def compose_config(row: Row, data_root: str, iters: int, seed: int, work_dir: st
     from mmengine.config import Config
 
     cfg = Config.fromfile(osp.join(REPO, row.config))
-    fragment = Config.fromfile(osp.join(REPO, FRAGMENTS[row.task])).to_dict()
+    fragment = Config.fromfile(osp.join(REPO, row.fragment_path)).to_dict()
     if isinstance(cfg.model.get('neck'), list) and 'neck' in fragment['model']:
         # a neck chain ([FPN, BFP-like], Woo et al.'s BFPN / EBFPN): the
         # fragment's neck is its first element's (mmengine would otherwise
@@ -334,9 +371,12 @@ def det_scores(images: List[dict], iou_thr: float = 0.5) -> Dict[str, float]:
 def receptive_radius(model, size: int = 256) -> int:
     """Chebyshev radius, in input pixels, of the region that one output pixel
     at the image centre depends on: the extent of the non-zero input gradient
-    of the segmentor's upsampled logits there, or of a detector's
-    classification logits (its first level's, upsampled alike; eval mode, so
-    that batch statistics couple nothing).
+    of the segmentor's upsampled logits there, of a dense detector's
+    classification logits (its first level's, upsampled alike), or of a
+    two-stage detector's class logits for a RoI of one pixel there (eval
+    mode, so that batch statistics couple nothing). A two-stage detector's
+    RoI of a box sees this far beyond the box, or less (RoIAlign samples
+    inside it).
 
     Measure an mmdet ResNet before ``init_weights``: it zero-initialises the
     last norm layer of every residual branch, which hides the branches from
@@ -347,14 +387,19 @@ def receptive_radius(model, size: int = 256) -> int:
     was_training = model.training
     model.eval()
     x = torch.randn(1, 3, size, size, requires_grad=True)
-    out = model._forward(x)
-    if isinstance(out, (tuple, list)):  # a dense detector: (cls_scores, bbox_preds) per level
-        out = out[0][0]
-    logits = F.interpolate(out, size=(size, size), mode='bilinear', align_corners=False)
-    logits[0, :, size // 2, size // 2].sum().backward()
+    c = size // 2
+    if hasattr(model, 'roi_head'):  # a two-stage detector: one RoI, one pixel wide
+        rois = x.new_tensor([[0, c - 0.5, c - 0.5, c + 0.5, c + 0.5]])
+        cls_score = model.roi_head._bbox_forward(model.extract_feat(x), rois)['cls_score']
+        cls_score.sum().backward()
+    else:
+        out = model._forward(x)
+        if isinstance(out, (tuple, list)):  # a dense detector: (cls_scores, bbox_preds)
+            out = out[0][0]
+        logits = F.interpolate(out, size=(size, size), mode='bilinear', align_corners=False)
+        logits[0, :, c, c].sum().backward()
     ys, xs = torch.nonzero(x.grad.abs().sum((0, 1)) > 0, as_tuple=True)
     model.train(was_training)
-    c = size // 2
     return int(max(c - ys.min(), ys.max() - c, c - xs.min(), xs.max() - c))
 
 

@@ -19,7 +19,7 @@ from mmctx.analysis.context_benchmark import (QUICK_ROWS, REPO, ROWS, Row, compo
                                               seg_scores, summarize, train_and_score)
 
 sys.path.insert(0, osp.join(REPO, 'tools', 'dataset_converters'))
-from make_context_shapes import (CLASSES, KEY_COLOURS, KEY_SIZE,  # noqa: E402
+from make_context_shapes import (CLASSES, KEY_COLOURS, KEY_SIZE, OBJECT_SIZE,  # noqa: E402
                                  make_context_shapes, make_scene)
 
 MIN_DISTANCE = 36
@@ -175,6 +175,59 @@ def test_the_detection_floor_cannot_see_the_key_and_self_attention_can():
     assert receptive_radius(_detector(_det_row('Self-attention (det)', 'module')), 128) >= 64
 
 
+def test_the_mask_rcnn_floor_cannot_see_the_key_from_a_disc_box():
+    """GCNet's detection rows: a Mask R-CNN RoI's class sees P2 inside its box,
+    whose every pixel sees ``r`` px around it (``r``: a one-pixel RoI's
+    reach). A disc's box corner lies 0.29 d / 2 px (Chebyshev) from the disc,
+    so from its box the floor reaches at most r + 0.29 d / 2 px beyond the
+    disc: short of the key. The oracle ceiling is the same network."""
+    torch.manual_seed(0)
+    floor = _detector(_det_row('GCNet (det)', 'floor'))
+    reach = receptive_radius(floor, 128)
+    corner = OBJECT_SIZE[1] / 2 * (1 - 2 ** -0.5)
+    assert reach + corner < MIN_DISTANCE, (reach, corner)
+    assert reach >= 16  # the measurement sees P2's 3x3 convs, not only the RoI's pixel
+
+
+def test_the_mask_rcnn_fragment_keeps_each_papers_blocks_in_c2():
+    """configs/context_benchmark/_base_/mask-rcnn_key_96.py on the composed
+    GCNet rows (Cao et al., Table 5(a)): the paper's backbone type and block
+    settings stay, in the one stage there is (before its last block for NL /
+    SNL, in every bottleneck for GC); P2, RPN anchors 16 / 20 / 25 px, RoIs on
+    stride 4, 3 classes, masks loaded, BN (no SyncBN on one CPU)."""
+    rows = {r.name: r for r in ROWS if r.group == 'GCNet (det)'}
+    assert [r.paper for r in rows.values()] == ['37.2', '', '38.0', '38.1', '39.4']
+    blocks = {}
+    for name, row in rows.items():
+        assert row.fragment_path.endswith('mask-rcnn_key_96.py') and row.iters == 1200
+        cfg = compose_config(row, '/data', row.iters, 0, '/work')
+        model = cfg.model
+        assert model.type == 'MaskRCNN' and 'SyncBN' not in cfg.pretty_text
+        assert (model.backbone.depth, model.backbone.base_channels) == (50, 16)
+        assert model.backbone.num_stages == 1 and model.backbone.norm_cfg.type == 'BN'
+        assert (model.neck.in_channels, model.neck.num_outs) == ([64], 1)
+        rpn = model.rpn_head.anchor_generator
+        assert rpn.strides == [4] and rpn.ratios == [1.0]
+        assert np.round(np.multiply(rpn.scales, 4)).tolist() == [16, 20, 25]
+        roi = model.roi_head
+        assert roi.bbox_roi_extractor.featmap_strides == [4] == roi.mask_roi_extractor.featmap_strides
+        assert roi.bbox_head.num_classes == 3 == roi.mask_head.num_classes
+        load = next(t for t in cfg.train_dataloader.dataset.pipeline
+                    if t.type == 'LoadAnnotations')
+        assert load.with_mask
+        plugins = model.backbone.get('plugins') or []
+        paper = Config.fromfile(osp.join(REPO, row.config)).model.backbone.get('plugins') or []
+        assert [p.cfg for p in plugins] == [p.cfg for p in paper], name
+        assert all(p.stages == (True, ) for p in plugins)
+        blocks[name] = [(p.cfg.type, p.position, p.get('blocks')) for p in plugins]
+    assert blocks == {
+        'Mask R-CNN FPN (floor)': [], 'Mask R-CNN FPN, oracle key (ceiling)': [],
+        '+ 1 NL (c4; C2 here)': [('NonLocal2dBlock', 'after_add', (-2, ))],
+        '+ 1 SNL (c4; C2 here)': [('SimplifiedNonLocal2d', 'after_add', (-2, ))],
+        '+ GC r16 (c3-c5; C2 here)': [('GlobalContextBlock', 'after_conv3', None)]}
+    assert rows['+ 1 NL (c4; C2 here)'].overrides == rows['+ GC r16 (c3-c5; C2 here)'].overrides
+
+
 def test_the_detection_fragment_is_design_a():
     """The fragment's settings (configs/context_benchmark/_base_/det_key_96.py)
     on the composed configs: ResNet-50 layout at width 16, its first stage
@@ -213,7 +266,8 @@ def _paper_parts(path):
     model = Config.fromfile(osp.join(REPO, path)).model
     neck = model.get('neck')
     necks = tuple(n['type'] for n in (neck if isinstance(neck, list) else [neck] if neck else []))
-    return model.get('decode_head', model.get('bbox_head', {})).get('type'), necks
+    head = model.get('decode_head') or model.get('bbox_head') or model.roi_head.bbox_head
+    return head.get('type'), necks
 
 
 def test_every_row_composes_from_its_paper_config():
@@ -224,7 +278,7 @@ def test_every_row_composes_from_its_paper_config():
             assert cfg.model.decode_head.type == head, row.name
             assert cfg.model.backbone.depth == 18 and cfg.model.backbone.num_stages == 1
         else:
-            assert cfg.model.bbox_head.type == head, row.name
+            assert (cfg.model.get('bbox_head') or cfg.model.roi_head.bbox_head).type == head
             neck = cfg.model.neck
             assert tuple(n.type for n in (neck if isinstance(neck, list) else [neck])) == necks
             assert cfg.model.backbone.depth == 50 and cfg.model.backbone.num_stages == 1
