@@ -12,7 +12,9 @@ Each row trains its task's iterations (segmentation 600, detection 1200;
 (``--jobs`` at a time, one thread each) and leaves
 ``<work-dir>/runs/<row>/seed<k>-<iters>it.json`` (scores, training wall time,
 peak resident memory); a re-run reuses them unless ``--force``. The table
-(markdown), the records (json) and a bar chart (PNG) go to ``--out``.
+(markdown), the records (json) and a bar chart (PNG) go to ``--out``:
+``results.*`` for every row, ``results_<groups>.*`` for ``--groups``,
+``quick.*`` for ``--quick``.
 """
 import argparse
 import json
@@ -28,7 +30,8 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, osp.join(REPO, 'tools', 'dataset_converters'))
 
 from mmctx.analysis.context_benchmark import (QUICK_ROWS, ROWS, compose_config,  # noqa: E402
-                                              render_table, summarize, train_and_score)
+                                              render_table, slug, summarize,
+                                              train_and_score)
 
 
 def parse_args(argv=None):
@@ -122,8 +125,9 @@ def main(argv=None):
 
     todo, records = [], []
     done_here = 0
+    iters_of = {row.key: args.iters or row.iters for row in rows}
     for row in rows:
-        iters = args.iters or row.iters
+        iters = iters_of[row.key]
         for seed in seeds:
             out = osp.join(args.work_dir, 'runs', row.key, f'seed{seed}-{iters}it.json')
             if osp.isfile(out) and not args.force:
@@ -176,12 +180,14 @@ def main(argv=None):
     total = time.perf_counter() - start
     train_total = sum(r['wall_s'] for r in records)
     os.makedirs(args.out, exist_ok=True)
-    name = 'quick' if args.quick else 'results'
+    # a part of the rows gets its own files: the full table is not replaced
+    name = ('quick' if args.quick else 'results' if not args.groups else
+            'results_' + '_'.join(slug(g) for g in sorted(args.groups)))
     table = render_table(summary)
     with open(osp.join(args.out, f'{name}.md'), 'w') as f:
         f.write(table)
     with open(osp.join(args.out, f'{name}.json'), 'w') as f:
-        json.dump(dict(iters={r.group: args.iters or r.iters for r in rows}, seeds=seeds,
+        json.dump(dict(iters={r.group: iters_of[r.key] for r in rows}, seeds=seeds,
                        jobs=args.jobs, wall_s=total, train_s_total=train_total,
                        records=records), f, indent=1)
     plot(summary, osp.join(args.out, f'{name}.png'))
