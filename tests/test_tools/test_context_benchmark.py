@@ -207,8 +207,10 @@ def test_the_mask_rcnn_fragment_keeps_each_papers_blocks_in_c2():
         assert model.backbone.num_stages == 1 and model.backbone.norm_cfg.type == 'BN'
         assert (model.neck.in_channels, model.neck.num_outs) == ([64], 1)
         rpn = model.rpn_head.anchor_generator
-        assert rpn.strides == [4] and rpn.ratios == [1.0]
-        assert np.round(np.multiply(rpn.scales, 4)).tolist() == [16, 20, 25]
+        assert rpn.strides == [4] and rpn.ratios == [1.0] and rpn.scales is None
+        sizes = [rpn.octave_base_scale * 4 * 2 ** (i / rpn.scales_per_octave)
+                 for i in range(rpn.scales_per_octave)]
+        assert np.round(sizes).tolist() == [16, 20, 25]
         roi = model.roi_head
         assert roi.bbox_roi_extractor.featmap_strides == [4] == roi.mask_roi_extractor.featmap_strides
         assert roi.bbox_head.num_classes == 3 == roi.mask_head.num_classes

@@ -3,7 +3,8 @@
 # neck type and context module stay; data, backbone and sizes shrink to a CPU):
 # - data and schedule: det_data_key_96.py (the key scenes' COCO boxes, AdamW
 #   lr 1e-2, batch 8, 1200 iterations), shared with the Mask R-CNN fragment;
-# - backbone: mmdet's ResNet-50 layout (Bottleneck, so that the papers' blocks
+# - backbone, neck and anchors: det_trunk_key_96.py, shared with the Mask R-CNN
+#   fragment: mmdet's ResNet-50 layout (Bottleneck, so that the papers' blocks
 #   fit where they plug in), base width 16, its stem and first stage only (C2:
 #   output stride 4, 64 channels, a 24 x 24 map), trained from scratch;
 # - neck: the paper's FPN on C2 alone, one output level, P2 (32 channels, no
@@ -20,17 +21,9 @@
 #   receptive_radius), measured BEFORE init_weights: mmdet zero-initialises
 #   the last BN of each residual branch, which hides the branches from a
 #   gradient measured after it (21 px then).
-_base_ = ['./det_data_key_96.py']
-norm_cfg = dict(type='BN', requires_grad=True)
+_base_ = ['./det_data_key_96.py', './det_trunk_key_96.py']
 model = dict(
-    backbone=dict(
-        _delete_=True, type='ResNet', depth=50, base_channels=16, stem_channels=16,
-        num_stages=1, strides=(1, ), dilations=(1, ), out_indices=(0, ), frozen_stages=-1,
-        norm_cfg=norm_cfg, norm_eval=False, style='pytorch', init_cfg=None),
-    neck=dict(in_channels=[64], out_channels=32, start_level=0, add_extra_convs=False,
-              num_outs=1),
     bbox_head=dict(num_classes=3, in_channels=32, feat_channels=32, stacked_convs=1,
-                   anchor_generator=dict(octave_base_scale=4, scales_per_octave=3,
-                                         ratios=[1.0], strides=[4])),
+                   anchor_generator={{_base_.anchors}}),
     test_cfg=dict(nms_pre=1000, score_thr=0.05, nms=dict(type='nms', iou_threshold=0.5),
                   max_per_img=50))

@@ -4,23 +4,19 @@
 # type and context blocks stay; data, widths and sizes shrink to a CPU.
 # - data and schedule: det_data_key_96.py (the RetinaNet fragment's), with
 #   the masks loaded for the mask head;
-# - backbone: the paper's ResNet-50 layout (mmdet ResNet or ContextResNet,
-#   with the paper's plugins), base width 16, its stem and first stage only
-#   (C2: output stride 4, 64 channels, a 24 x 24 map), BN, from scratch. The
-#   paper's blocks sit in c3-c5 (GC) or c4 (NL, SNL); with one stage, the
-#   rows put them in C2 (mmctx.analysis.context_benchmark);
-# - neck: the paper's FPN on C2 alone, one output level, P2 (32 channels),
-#   for the reason given in det_key_96.py (the stages bound what the floor
-#   sees);
-# - RPN: one level, anchors 16 / 20 / 25 px (det_key_96.py's), ratio 1;
+# - backbone and neck: det_trunk_key_96.py (the paper's ResNet-50 layout at
+#   width 16, C2 only, BN, from scratch; FPN -> P2, 32 channels). The paper's
+#   blocks sit in c3-c5 (GC) or c4 (NL, SNL); with one stage, the rows put
+#   them in C2 (mmctx.analysis.context_benchmark);
+# - RPN: one level, the trunk's anchors (det_trunk_key_96.py: 16 / 20 / 25 px,
+#   ratio 1);
 # - RoI head: RoIAlign on P2 alone, 2fc box head of 64 channels, 4-conv mask
 #   head of 32 channels; 64 RoIs sampled per image (512 in the paper), 100
 #   proposals kept (1000), at most 50 detections (the RetinaNet fragment's).
 #   A RoI's class sees P2 inside its box only, and every P2 pixel's receptive
 #   field stops short of the key: the floor must guess (measured: its context
 #   accuracy stays at chance while its oracle ceiling reaches 100 %).
-_base_ = ['./det_data_key_96.py']
-norm_cfg = dict(type='BN', requires_grad=True)
+_base_ = ['./det_data_key_96.py', './det_trunk_key_96.py']
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
@@ -29,14 +25,8 @@ train_pipeline = [
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 model = dict(
-    backbone=dict(
-        base_channels=16, stem_channels=16, num_stages=1, strides=(1, ), dilations=(1, ),
-        out_indices=(0, ), frozen_stages=-1, norm_cfg=norm_cfg, norm_eval=False, init_cfg=None),
-    neck=dict(in_channels=[64], out_channels=32, start_level=0, add_extra_convs=False,
-              num_outs=1),
     rpn_head=dict(in_channels=32, feat_channels=32,
-                  anchor_generator=dict(scales=[4, 4 * 2**(1 / 3), 4 * 2**(2 / 3)],
-                                        ratios=[1.0], strides=[4])),
+                  anchor_generator={{_base_.anchors}}),
     roi_head=dict(
         bbox_roi_extractor=dict(out_channels=32, featmap_strides=[4]),
         bbox_head=dict(in_channels=32, fc_out_channels=64, num_classes=3),
