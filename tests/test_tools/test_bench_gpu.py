@@ -6,6 +6,7 @@ No GPU here: ``tools/setup_env_cuda.sh --plan`` is run with faked
 ``make bench-gpu DRY_RUN=1`` does.
 """
 import csv
+import json
 import os
 import os.path as osp
 import shutil
@@ -296,6 +297,36 @@ def test_dry_run_runs_every_step_and_resumes(tmp_path):
     assert proc.returncode == 0, out[-4000:]
     assert 'results exist' in out and 'kept from an earlier run' in out
     assert [r['train_s'] for r in rows('cost.csv')] == [r['train_s'] for r in cost]
+
+    # a spent --budget-s: the rows measured stay, the report names the config left, and
+    # cost.csv (the step's "done" mark) waits until every config has its row
+    (work / 'cost.csv').unlink()
+    budget = [sys.executable, BENCH, '--dry-run', '--work-dir', str(work), '--steps', 'cost',
+              '--configs', 'mask-rcnn_r50-syncbn_fpn', 'baseoc-isa_r50', 'gcb-r16-c3-c5',
+              '--budget-s', '0.001']
+    proc = subprocess.run(budget, cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert '1 config(s) left for a later run: +GC r16 (c3-c5)' in out
+    assert not (work / 'cost.csv').exists()
+    assert [r['train_s'] for r in rows('cost_partial.csv')] == [r['train_s'] for r in cost]
+    report = (work / 'cpu_dry-run.md').read_text()
+    assert 'Not measured yet (1;' in report and '+GC r16 (c3-c5).' in report
+
+    # --report-only: no measuring, the machine named is the one environment.json records
+    (work / 'cpu_dry-run.md').unlink()
+    info = json.loads((work / 'environment.json').read_text())
+    (work / 'environment.json').write_text(json.dumps(dict(info, device_name='Test GPU')))
+    proc = subprocess.run([*budget[:-2], '--report-only'], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    report = (work / 'cpu_dry-run.md').read_text()
+    assert report.startswith('# mmctx on Test GPU') and 'Mask R-CNN R-50 (baseline)' in report
+    proc = subprocess.run([sys.executable, BENCH, '--report-only', '--work-dir',
+                           str(tmp_path / 'empty')], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode != 0 and 'holds no results of a measuring run' in proc.stderr
 
 
 def test_bad_steps_are_refused(capsys):

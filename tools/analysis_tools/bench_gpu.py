@@ -26,8 +26,14 @@ amp      one fp16-autocast training iteration per config (mmengine's
 Each step writes its results under ``--work-dir`` and is skipped when they are
 there (``--force`` re-runs it); the cost and AMP steps also keep each config's
 row as soon as it is measured, so an interrupted run resumes at the next
-config. At the end the report is written: ``docs/benchmarks/cuda_<device>.md``
-and ``.csv`` (device, driver, torch, CUDA, date, the three tables).
+config. ``--budget-s S`` starts no cost / AMP config after S seconds (a
+lent GPU's time is short): the report shows what was measured and names the
+rest. ``--report-only`` measures nothing and writes the report of a work dir
+on any machine, naming the machine of ``environment.json`` (written by the
+run that measured).
+
+At the end the report is written: ``docs/benchmarks/cuda_<device>.md`` and
+``.csv`` (device, driver, torch, CUDA, date, the three tables).
 
 ``--dry-run`` runs every step's code on the CPU at tiny sizes: the env step
 only prints its plan (``setup_env_cuda.sh --plan`` with a faked GPU), the
@@ -93,8 +99,18 @@ def parse_args(argv=None):
                         help='timed iterations per config (default 5; dry run 1)')
     parser.add_argument('--repeat', type=int, default=None,
                         help='timed runs per module (default 10; dry run 1)')
+    parser.add_argument('--budget-s', type=float, default=None,
+                        help='cost / AMP: start no config after this many seconds from the '
+                        'start (a lent GPU\'s time is short); the report shows what was '
+                        'measured and names the rest, and a later run resumes there')
+    parser.add_argument('--report-only', action='store_true',
+                        help='measure nothing: write the report from --work-dir\'s results '
+                        'and the environment.json the measuring run left there (any machine)')
     parser.add_argument('--no-reexec', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.budget_s is not None and args.budget_s <= 0:
+        parser.error(f'--budget-s {args.budget_s}: must be a positive number of seconds')
+    args.deadline = None if args.budget_s is None else time.time() + args.budget_s
     steps = [s.strip() for s in args.steps.split(',') if s.strip()]
     unknown = [s for s in steps if s not in STEPS]
     if unknown or not steps:
@@ -355,8 +371,44 @@ def _row_key(row):
     return f"{row['paper']}|{row['name']}"
 
 
+def _out_of_budget(args, step, entries, done):
+    """True once --budget-s is spent; logs the configs left for a later run."""
+    if args.deadline is None or time.time() < args.deadline:
+        return False
+    left = [e['name'] for e in entries if _row_key(e) not in done]
+    log(step, f'--budget-s {args.budget_s:g} spent: {len(left)} config(s) left for a later '
+        f'run: ' + ', '.join(left))
+    return True
+
+
+def step_rows(args, step):
+    """The cost / AMP rows measured so far (``<step>.jsonl``), in the entries' order,
+    cost rows with their overheads; and whether every entry has its row."""
+    from mmctx.analysis.training_cost import add_overheads
+    entries = cost_entries(args, step)
+    order = {_row_key(e): i for i, e in enumerate(entries)}
+    rows = sorted((r for r in read_jsonl(osp.join(args.work_dir, f'{step}.jsonl'))
+                   if _row_key(r) in order), key=lambda r: order[_row_key(r)])
+    if step == 'cost':
+        rows = add_overheads(rows)
+    return rows, len(rows) == len(entries)
+
+
+def _write_step_csv(args, step):
+    """``<step>.csv`` once every entry is measured (it marks the step done)."""
+    rows, complete = step_rows(args, step)
+    path = osp.join(args.work_dir, f'{step}.csv')
+    if complete:
+        write_csv(path, rows)
+        log(step, f'{len(rows)} configs -> {path}')
+    else:
+        log(step, f'{len(rows)} configs measured so far (in {step}.jsonl); {step}.csv is '
+            'written once all are')
+    return rows
+
+
 def step_cost(args, device):
-    from mmctx.analysis.training_cost import add_overheads, measure_cost
+    from mmctx.analysis.training_cost import measure_cost
     partial = osp.join(args.work_dir, 'cost.jsonl')
     if args.force and osp.isfile(partial):
         os.remove(partial)
@@ -368,6 +420,8 @@ def step_cost(args, device):
         if _row_key(entry) in done:
             progress.update(f"{entry['name']} (kept from an earlier run)")
             continue
+        if _out_of_budget(args, 'cost', entries, done):
+            break
         try:
             row = measure_cost(entry, device=device, iters=args.iters, warmup=warmup)
         except Exception as exc:  # out of memory, a config that does not build: a result
@@ -376,16 +430,12 @@ def step_cost(args, device):
                        baseline=entry['baseline'], claim=entry['claim'],
                        error=f'{type(exc).__name__}: {exc}'.splitlines()[0][:300])
         append_jsonl(partial, row)
+        done.add(_row_key(entry))
         _free(device)
         progress.update(f"{entry['paper']}: {entry['name']}"
                         + (f" train {row['train_s']:.3f} s/it" if 'train_s' in row else
                            f" FAILED {row.get('error')}"))
-    order = {_row_key(e): i for i, e in enumerate(entries)}
-    rows = sorted((r for r in read_jsonl(partial) if _row_key(r) in order),
-                  key=lambda r: order[_row_key(r)])
-    rows = add_overheads(rows)
-    write_csv(osp.join(args.work_dir, 'cost.csv'), rows)
-    log('cost', f"{len(rows)} configs -> {osp.join(args.work_dir, 'cost.csv')}")
+    _write_step_csv(args, 'cost')
 
 
 def step_amp(args, device):
@@ -401,15 +451,15 @@ def step_amp(args, device):
         if _row_key(entry) in done:
             progress.update(f"{entry['name']} (kept from an earlier run)")
             continue
+        if _out_of_budget(args, 'amp', entries, done):
+            break
         row = amp_check(entry, device=device, dtype=dtype)
         append_jsonl(partial, row)
+        done.add(_row_key(entry))
         _free(device)
         progress.update(f"{entry['paper']}: {entry['name']} "
                         + ('ok' if row['ok'] else 'FAILED ' + row['error']))
-    order = {_row_key(e): i for i, e in enumerate(entries)}
-    rows = sorted((r for r in read_jsonl(partial) if _row_key(r) in order),
-                  key=lambda r: order[_row_key(r)])
-    write_csv(osp.join(args.work_dir, 'amp.csv'), rows)
+    rows = _write_step_csv(args, 'amp')
     failed = [r['config'] for r in rows if not r['ok']]
     log('amp', f"{len(rows) - len(failed)} of {len(rows)} configs ok"
         + (f"; failing: {', '.join(failed)}" if failed else ''))
@@ -474,11 +524,47 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
+def _report_rows(args, step):
+    """A step's rows as the report reads them (strings, as from a csv): ``<step>.csv``,
+    else the rows measured so far (written to ``<step>_partial.csv``); and the names of
+    the entries not measured yet."""
+    path = osp.join(args.work_dir, f'{step}.csv')
+    if osp.isfile(path):
+        return read_csv(path), []
+    if not osp.isfile(osp.join(args.work_dir, f'{step}.jsonl')):
+        return [], []
+    rows, _ = step_rows(args, step)
+    if not rows:
+        return [], []
+    path = osp.join(args.work_dir, f'{step}_partial.csv')
+    write_csv(path, rows)
+    measured = {_row_key(r) for r in rows}
+    return read_csv(path), [e['name'] for e in cost_entries(args, step)
+                            if _row_key(e) not in measured]
+
+
+def _not_measured(names):
+    if not names:
+        return []
+    return [f'Not measured yet ({len(names)}; the run\'s --budget-s was spent, a later run '
+            'resumes here): ' + ', '.join(names) + '.', '']
+
+
+def environment_path(args):
+    return osp.join(args.work_dir, 'environment.json')
+
+
 def write_report(args, device):
-    info = environment_info(device)
+    """The report of --work-dir's results; the machine named is the one that measured
+    them (environment.json, written when a step runs), else this one."""
+    if osp.isfile(environment_path(args)):
+        with open(environment_path(args)) as f:
+            info = json.load(f)
+    else:
+        info = environment_info(device)
     modules = read_csv(osp.join(args.work_dir, 'modules.csv'))
-    cost = read_csv(osp.join(args.work_dir, 'cost.csv'))
-    amp = read_csv(osp.join(args.work_dir, 'amp.csv'))
+    cost, cost_left = _report_rows(args, 'cost')
+    amp, amp_left = _report_rows(args, 'amp')
     name = report_name(info, args.dry_run)
     os.makedirs(args.report_dir, exist_ok=True)
     md_path = osp.join(args.report_dir, name + '.md')
@@ -539,6 +625,7 @@ def write_report(args, device):
         lines += [_table(['paper', 'config', 'input', 'params M', 'train s/it', '+%', 'train GB',
                           '+%', 'infer s/it', '+%', 'infer GB', '+%', 'paper says', 'error'],
                          body), '']
+        lines += _not_measured(cost_left)
     if amp:
         failed = [r for r in amp if r['ok'] != 'True']
         lines += ['## Mixed precision: one training iteration per config', '',
@@ -552,6 +639,7 @@ def write_report(args, device):
                                _cell(r.get('loss'), '{:.3f}'), r.get('tries', ''),
                                _cell(r.get('loss_scale'), '{:.0f}'), r.get('error', '')]
                               for r in amp]), '']
+        lines += _not_measured(amp_left)
     with open(md_path, 'w') as f:
         f.write('\n'.join(lines))
     rows = [dict(table='environment', **info)]
@@ -572,6 +660,12 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     os.makedirs(args.work_dir, exist_ok=True)
+    if args.report_only:
+        if not osp.isfile(environment_path(args)):
+            raise SystemExit(f'[bench-gpu] --report-only: no {environment_path(args)}: the '
+                             'work dir holds no results of a measuring run')
+        write_report(args, 'cpu' if args.dry_run else 'cuda')
+        return 0
     start = time.time()
     if 'env' in args.steps:
         step_env(args)
@@ -600,6 +694,8 @@ def main(argv=None):
         if step_done(args, step) and not args.force:
             log(step, f'results exist in {args.work_dir} (FORCE=1 re-runs): skipped')
             continue
+        with open(environment_path(args), 'w') as f:
+            json.dump(environment_info(device), f, indent=1)
         t0 = time.time()
         log(step, 'start')
         functions[step](args, device)
