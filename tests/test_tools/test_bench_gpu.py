@@ -337,3 +337,13 @@ def test_bad_steps_are_refused(capsys):
     with pytest.raises(SystemExit):
         tool.parse_args(['--steps', 'env,train'])
     assert "unknown step(s) ['train']" in capsys.readouterr().err
+
+
+def test_offline_runner_refuses_a_wheelhouse_without_the_mmcv_sdist(tmp_path):
+    script = osp.join(REPO, 'tools', 'bench_gpu_offline.sh')
+    proc = subprocess.run(['bash', script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and 'usage: bash tools/bench_gpu_offline.sh WHEELHOUSE' in proc.stderr
+    proc = subprocess.run(['bash', script, str(tmp_path)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode != 0
+    assert f'no mmcv-2.1.0.tar.gz in {tmp_path}' in proc.stdout + proc.stderr
