@@ -27,7 +27,8 @@ The rule of :func:`resolve_impl` (CPU, one thread; measured with
 ``python tools/analysis_tools/benchmark_modules.py --kind attention`` and,
 for backward, the per-thread CPU time of both paths):
 
-1. not the CPU (CUDA) -> 'fused' (flash / memory-efficient kernels);
+1. not the CPU (CUDA) -> 'fused' (flash / memory-efficient kernels; on
+   CUDA unequal widths are padded only where :func:`pads_to_one_width` says);
 2. float16 / bfloat16 -> 'fused' (the explicit path computes its logits in
    float32 and was 11-22x slower on the CPU at the blocks' sizes);
 3. E == Ev -> 'fused' (no padding; 1.05-2.5x faster than explicit at the
@@ -52,7 +53,8 @@ import torch.nn.functional as F
 from .checks import check_choice, check_divisible
 
 __all__ = [
-    'ATTENTION_IMPLS', 'check_impl', 'resolve_impl', 'check_divisible', 'to_heads',
+    'ATTENTION_IMPLS', 'check_impl', 'resolve_impl', 'pads_to_one_width', 'check_divisible',
+    'to_heads',
     'from_heads', 'compute_dtype', 'attention_matrix', 'softmax_attention'
 ]
 
@@ -147,6 +149,33 @@ def attention_matrix(q: torch.Tensor,
     return _logits_softmax(q, k, scale, bias)
 
 
+def pads_to_one_width(device: str, dtype: torch.dtype, width_qk: int, width_v: int) -> bool:
+    """Whether the fused path zero-pads q / k and v of unequal widths to one.
+
+    The CPU's flash kernel needs one width (module docstring), and so does
+    CUDA's flash kernel, which takes float16 / bfloat16 up to 256 channels.
+    Elsewhere on CUDA (float32, or wider) SDPA runs its memory-efficient
+    kernel, which takes unequal widths, and padding only adds work. Measured
+    on an NVIDIA H200 (torch 2.11, docs/benchmarks/cuda_nvidia-h200_unpadded_rule.json),
+    unpadded against padded: the GCNL block (q / k carry W^ + H^ one-hot
+    channels more than v: d = 32 -> 288 at 1 x 512 x 128 x 128) 1.87x faster
+    in fp32 and 1.65x in bf16 inference, and its head trained 1.35x faster in
+    fp32 at 2 x 512 x 64 x 128 with 0.61x the memory; plain attention with
+    E / Ev = 64 / 128, 1024 / 512 and 256 / 128 1.24-1.46x faster in fp32
+    (0.24-0.33x the memory), 1024 / 512 in bf16 1.45x. Kept padded: the
+    flash kernel's case (half precision, both widths <= 256; not measured
+    against the unpadded kernel except once: the GCNL head in bf16, 224 / 32,
+    ran 1.18x faster unpadded, docs/benchmarks/cuda_nvidia-h200_gcnl_variants.json),
+    and widths off the kernels' 8-channel alignment (unaligned, SDPA would
+    form the matrix).
+    """
+    if torch.device(device).type != 'cuda':
+        return True
+    if width_qk % 8 or width_v % 8:
+        return True
+    return dtype in LOW_PRECISION and max(width_qk, width_v) <= 256
+
+
 def _unit_last_stride(t: torch.Tensor) -> torch.Tensor:
     """``t`` itself if its last axis has unit stride, else a contiguous copy."""
     return t if t.stride(-1) == 1 else t.contiguous()
@@ -185,6 +214,10 @@ def softmax_attention(q: torch.Tensor,
         # anyway (F.pad writes a new, contiguous tensor): zero channels
         # change neither q k^T nor (keeping the first dv outputs) attn v.
         dq, dv = q.shape[-1], v.shape[-1]
+        if dq != dv and not pads_to_one_width(q.device.type, compute_dtype(q), dq, dv):
+            q, k, v = (_unit_last_stride(t) for t in (q, k, v))
+            return F.scaled_dot_product_attention(
+                q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
         if dq > dv:
             q, k = _unit_last_stride(q), _unit_last_stride(k)
             v = F.pad(v, (0, dq - dv))

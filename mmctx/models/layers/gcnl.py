@@ -37,7 +37,11 @@ W^-vector of Eq. 8 (likewise for y). Appending [qry_i, qrx_i] to the
 Eq. 5 into one plain dot product, so a single mask-free
 ``scaled_dot_product_attention`` computes it: neither the (N, N^) bias nor
 the (N, N^) relation matrix is ever formed (flash / memory-efficient kernels
-on CUDA, blocked kernel on CPU). ``impl='explicit'`` forms the bias and the
+on CUDA, blocked kernel on CPU). The price is width: each logit is a dot
+product over d + H^ + W^ channels instead of d (d = 32 -> 288 at a 128 x 128
+map), so on a GPU in fp32 the fused block is still slower than the explicit
+one (37.9 against 30.9 ms on an NVIDIA H200 at 1 x 512 x 128 x 128) while
+holding 3 % of its memory; docs/benchmarks/README.md has the measurements. ``impl='explicit'`` forms the bias and the
 matrix, the reference.
 """
 
@@ -221,7 +225,9 @@ class GCNLBlock(nn.Module):
 
         Their dot product is (q^T c) k + q^T r_y + q^T r_x (Eq. 5). Padded
         with zeros to a multiple of 8 channels (CUDA kernels' alignment);
-        ``softmax_attention`` pads v to the same width for the flash kernels.
+        ``softmax_attention`` pads v to the same width only where a kernel
+        needs one width (the CPU's; on CUDA see ``pads_to_one_width``): the
+        q / k width d + H^ + W^ is several times v's d.
         """
         q, qc, k, v, (kh, kw) = self._embeddings(x)
         if not self.use_rel_pos:

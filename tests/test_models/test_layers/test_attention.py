@@ -7,8 +7,9 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from mmctx.analysis.memory import peak_memory
-from mmctx.models.layers.attention import (attention_matrix, check_divisible,
-                                           check_impl, resolve_impl, softmax_attention)
+from mmctx.models.layers import attention as attention_module
+from mmctx.models.layers.attention import (attention_matrix, check_divisible, check_impl,
+                                           pads_to_one_width, resolve_impl, softmax_attention)
 from mmctx.models.layers.checks import (check_channels, check_choice, check_int,
                                         check_norm_cfg, check_probability,
                                         check_reduction)
@@ -270,6 +271,48 @@ def test_fused_pads_only_unequal_widths_and_never_forms_the_matrix():
         assert ('constant_pad_nd' in paths.ops) == (ev != 32), ev
         peak = peak_memory(lambda: softmax_attention(q, k, v, 0.2, impl='fused'))
         assert peak < n * n * 4 / 8, (ev, peak)
+
+
+@pytest.mark.parametrize('device, dtype, widths, pads', [
+    ('cpu', torch.float32, (288, 32), True),       # the CPU flash kernel: one width
+    ('cpu', torch.bfloat16, (64, 128), True),
+    ('cuda', torch.float32, (288, 32), False),     # memory-efficient kernel takes both
+    ('cuda', torch.float32, (64, 128), False),
+    ('cuda', torch.bfloat16, (288, 32), False),    # wider than the flash kernel's 256
+    ('cuda', torch.float16, (64, 128), True),      # the flash kernel's case
+    ('cuda', torch.bfloat16, (256, 32), True),
+    ('cuda', torch.float32, (36, 32), True),       # off the 8-channel alignment
+    ('cuda', torch.float32, (64, 20), True),
+    ('mps', torch.float32, (64, 32), True),        # not measured: as before
+])
+def test_pads_to_one_width_follows_the_written_rule(device, dtype, widths, pads):
+    assert pads_to_one_width(device, dtype, *widths) is pads
+
+
+def test_unpadded_fused_path_equals_the_explicit_one(monkeypatch):
+    """Where the rule says no padding (CUDA), q / k and v go to SDPA at their own
+    widths; forced here on the CPU, the result (and gradients) equal explicit's."""
+    g = torch.Generator().manual_seed(3)
+    q, k = (torch.randn(2, 3, 10, 16, generator=g, requires_grad=True) for _ in range(2))
+    v = torch.randn(2, 3, 10, 8, generator=g, requires_grad=True)
+    bias = torch.randn(2, 3, 10, 10, generator=g)
+    ref = softmax_attention(q, k, v, 0.3, bias, impl='explicit')
+    ref_grads = torch.autograd.grad(ref.square().sum(), (q, k, v))
+    monkeypatch.setattr(attention_module, 'pads_to_one_width', lambda *args: False)
+    widths, sdpa = [], torch.nn.functional.scaled_dot_product_attention
+
+    def spy(q_, k_, v_, **kwargs):
+        widths.append((q_.shape[-1], k_.shape[-1], v_.shape[-1]))
+        return sdpa(q_, k_, v_, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, 'scaled_dot_product_attention', spy)
+    with _Paths() as paths:
+        out = softmax_attention(q, k, v, 0.3, bias, impl='fused')
+    assert 'constant_pad_nd' not in paths.ops and widths == [(16, 16, 8)]
+    assert out.shape == (2, 3, 10, 8)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+    for got, want in zip(torch.autograd.grad(out.square().sum(), (q, k, v)), ref_grads):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_auto_with_gradients_takes_the_explicit_path_for_unequal_widths():
