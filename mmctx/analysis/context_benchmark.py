@@ -199,6 +199,9 @@ ROWS: Sequence[Row] = (
         paper='38.1', overrides=_IN_C2, fragment='mask-rcnn'),
     Row('GCNet (det)', '+ GC r16 (c3-c5; C2 here)', _GC_DET.format('-gcb-r16-c3-c5'), 'det',
         paper='39.4', overrides=_IN_C2, fragment='mask-rcnn'),
+    # the same blocks at ratio 4: 16 hidden units on C2's 64 channels instead of 4
+    Row('GCNet (det)', '+ GC r4 (c3-c5; C2 here)', _GC_DET.format('-gcb-r4-c3-c5'), 'det',
+        paper='39.9', overrides=_IN_C2, fragment='mask-rcnn'),
 )
 #: ``--quick`` and the test: the floor against one context head
 QUICK_ROWS: Sequence[Row] = (ROWS[0], ROWS[2])

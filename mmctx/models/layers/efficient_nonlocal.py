@@ -213,9 +213,11 @@ class EfficientNonLocal2d(nn.Module):
             logits (no position, ``pos_enc='l1', pos_fusion='mul'``, or the
             DCT term added after the softmax), ``'fused'`` runs
             ``F.scaled_dot_product_attention`` (plus Ê [Ê^T g] for the DCT
-            term); ``'explicit'`` forms F. The other configurations have no
-            softmax to fuse (``'dot'``: use ``mode='efficient'``, the fast
-            path) and always form F.
+            term); ``'explicit'`` forms F; ``'auto'`` lets
+            :func:`~mmctx.models.layers.attention.resolve_impl` pick one of
+            the two per call. The other configurations have no softmax to
+            fuse (``'dot'``: use ``mode='efficient'``, the fast path) and
+            always form F.
     """
     _abbr_ = 'enl'
     identity_start = False  # every conv N(0, init_std), W_o included (§4)
@@ -379,7 +381,7 @@ class EfficientNonLocal2d(nn.Module):
             y = y.reshape(b, c, h, w)
             if self.pos_enc == 'dct':
                 y = y + dct_lowpass(g, self.dct_size)  # Eq. 9, second term
-        elif self.impl == 'fused' and self._fused_form():
+        elif self.impl in ('fused', 'auto') and self._fused_form():
             bias = None
             if self.pos_enc == 'l1':  # exp(s) * exp(-l1/50): logit bias
                 bias = -l1_distance_matrix(h, w, x.device) / self.l1_scale
@@ -387,7 +389,7 @@ class EfficientNonLocal2d(nn.Module):
                 theta.transpose(1, 2).unsqueeze(1),
                 phi.transpose(1, 2).unsqueeze(1),
                 g_tokens.transpose(1, 2).unsqueeze(1),
-                scale=1.0, bias=bias, impl='fused')
+                scale=1.0, bias=bias, impl=self.impl)
             y = y.squeeze(1).transpose(1, 2).reshape(b, c, h, w)
             if self.pos_enc == 'dct':  # Eq. 7 / 9: + L g, after the softmax
                 y = y + dct_lowpass(g, self.dct_size)

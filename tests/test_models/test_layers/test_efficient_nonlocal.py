@@ -207,6 +207,25 @@ def test_fused_softmax_equals_explicit(pos):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
+def test_auto_lets_resolve_impl_choose_and_equals_explicit(monkeypatch):
+    """impl='auto' reaches softmax_attention as 'auto' (it was the explicit path,
+    silently); the output equals the explicit path's."""
+    import mmctx.models.layers.efficient_nonlocal as enl_module
+    seen, real = [], enl_module.softmax_attention
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs['impl'])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(enl_module, 'softmax_attention', spy)
+    auto = build(mode='explicit', similarity='exp', impl='auto')
+    explicit = twin(auto, impl='explicit')
+    x = torch.randn(2, C, 9, 7)
+    with torch.no_grad():
+        torch.testing.assert_close(auto(x), explicit(x), rtol=1e-4, atol=1e-5)
+    assert seen == ['auto']
+
+
 @pytest.mark.parametrize('cfg', [dict(mode='efficient', pos_enc='dct'),
                                  dict(mode='explicit', similarity='exp',
                                       pos_enc='l1', pos_fusion='mul')])

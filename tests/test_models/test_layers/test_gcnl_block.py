@@ -135,6 +135,21 @@ def test_fused_never_forms_the_relation_or_bias_matrix(sub_sample, use_rel_pos):
     assert largest['fused'] <= heads * n * (d + kh + kw + 7)
 
 
+def test_auto_is_the_fused_path():
+    """impl='auto' runs the one-hot fused path (it ran the explicit one, silently):
+    no N x N^ tensor, and the explicit path's output."""
+    h = w = 24
+    x = torch.randn(1, 16, h, w)
+    auto = _build(in_channels=16, num_heads=2, impl='auto')
+    explicit = _build(in_channels=16, num_heads=2, impl='explicit')
+    explicit.load_state_dict(auto.state_dict())
+    with torch.no_grad():
+        with LargestTensor() as spy:
+            out = auto(x)
+        torch.testing.assert_close(out, explicit(x), rtol=1e-5, atol=1e-5)
+    assert spy.largest < (h * w) ** 2 / 4
+
+
 def test_residual_identity_at_init_and_dropout_only_in_training():
     m = MODELS.build(dict(type='GCNLBlock', in_channels=16, num_heads=4, attn_drop=0.5))
     x = torch.randn(1, 16, 3, 3)
