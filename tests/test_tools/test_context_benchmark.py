@@ -13,10 +13,11 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from mmctx.analysis.context_benchmark import (QUICK_ROWS, REPO, ROWS, Row, compose_config,
-                                              det_scores, object_class_confusion,
-                                              receptive_radius, render_table, seg_confusion,
-                                              seg_scores, summarize, train_and_score)
+from mmctx.analysis.context_benchmark import (QUICK_ITERS, QUICK_ROWS, REPO, ROWS, Row,
+                                              compose_config, det_scores,
+                                              object_class_confusion, receptive_radius,
+                                              render_table, seg_confusion, seg_scores,
+                                              summarize, train_and_score)
 
 sys.path.insert(0, osp.join(REPO, 'tools', 'dataset_converters'))
 from make_context_shapes import (CLASSES, KEY_COLOURS, KEY_SIZE, OBJECT_SIZE,  # noqa: E402
@@ -315,8 +316,8 @@ def key_scenes(tmp_path_factory):
     return str(root)
 
 
-def _committed(row_key, seed):
-    with open(osp.join(REPO, 'docs', 'context_benchmark', 'results.json')) as f:
+def _committed(row_key, seed, name='results'):
+    with open(osp.join(REPO, 'docs', 'context_benchmark', f'{name}.json')) as f:
         records = json.load(f)['records']
     return [r['scores']['context_acc'] for r in records if r['row'] == row_key and
             (seed is None or r['seed'] == seed)]
@@ -324,25 +325,38 @@ def _committed(row_key, seed):
 
 def test_context_head_reads_the_key_the_floor_cannot(key_scenes, tmp_path):
     """The benchmark's --quick run (the first seed, 0, of the floor and of Base-OC (SA),
-    600 iterations, ~100 s on one core): Base-OC (SA) labels the objects from
-    the far key, the same network without it stays at chance, the gap is far
-    above the seed spread of the committed 3-seed results, and both runs
+    QUICK_ITERS = 300 iterations, ~60 s on one core): Base-OC (SA) labels the objects
+    from the far key, the same network without it stays at chance, the gap is far
+    above the seed spread of the committed 3-seed quick results, and both runs
     reproduce their committed records."""
     torch.set_num_threads(1)
     acc = {}
     for row in QUICK_ROWS:
-        cfg = compose_config(row, key_scenes, 600, 0, str(tmp_path / row.key))
+        cfg = compose_config(row, key_scenes, QUICK_ITERS, 0, str(tmp_path / row.key))
         cfg.default_hooks.logger.interval = 1000
         scores, _ = train_and_score(cfg)
         acc[row.role] = scores['context_acc']
-        committed = _committed(row.key, None)
-        spread = float(np.std(committed, ddof=1))
-        assert abs(scores['context_acc'] - _committed(row.key, 0)[0]) <= max(2 * spread, 0.02)
-    floor_spread = float(np.std(_committed(QUICK_ROWS[0].key, None), ddof=1))
-    sa_spread = float(np.std(_committed(QUICK_ROWS[1].key, None), ddof=1))
+        spread = float(np.std(_committed(row.key, None, 'quick'), ddof=1))
+        assert abs(scores['context_acc'] - _committed(row.key, 0, 'quick')[0]) <= max(
+            2 * spread, 0.02)
+    floor_spread = float(np.std(_committed(QUICK_ROWS[0].key, None, 'quick'), ddof=1))
+    sa_spread = float(np.std(_committed(QUICK_ROWS[1].key, None, 'quick'), ddof=1))
     assert abs(acc['floor'] - 1 / 3) < 0.05, acc
     assert acc['module'] > 0.95, acc
     assert acc['module'] - acc['floor'] > 50 * max(floor_spread, sa_spread, 0.005), acc
+
+
+def test_committed_quick_results_are_the_table_of_their_records():
+    """docs/context_benchmark/quick.md is what its records give: three seeds of
+    the quick rows at QUICK_ITERS."""
+    out = osp.join(REPO, 'docs', 'context_benchmark')
+    with open(osp.join(out, 'quick.json')) as f:
+        quick = json.load(f)
+    with open(osp.join(out, 'quick.md')) as f:
+        assert render_table(summarize(quick['records'])) == f.read()
+    assert quick['seeds'] == [0, 1, 2]
+    assert {(r['row'], r['iters']) for r in quick['records']} == {
+        (row.key, QUICK_ITERS) for row in QUICK_ROWS}
 
 
 def test_committed_results_are_the_table_of_their_records():

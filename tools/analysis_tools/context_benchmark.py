@@ -5,10 +5,10 @@ object (ceiling). See mmctx/analysis/context_benchmark.py for the task, the
 scores and the rows, and docs/context_benchmark/README.md for the results.
 
     python tools/analysis_tools/context_benchmark.py            # every row, 3 seeds
-    python tools/analysis_tools/context_benchmark.py --quick    # floor vs Base-OC (SA), 1 seed (~1.5 min)
+    python tools/analysis_tools/context_benchmark.py --quick    # floor vs Base-OC (SA), 1 seed (~1 min)
 
 Each row trains its task's iterations (segmentation 600, detection 1200;
-``--iters`` sets every row's). Each (row, seed) trains in its own process
+``--quick`` 300; ``--iters`` sets every row's). Each (row, seed) trains in its own process
 (``--jobs`` at a time, one thread each) and leaves
 ``<work-dir>/runs/<row>/seed<k>-<iters>it.json`` (scores, training wall time,
 peak resident memory); a re-run reuses them unless ``--force``. The table
@@ -29,16 +29,17 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, REPO)
 sys.path.insert(0, osp.join(REPO, 'tools', 'dataset_converters'))
 
-from mmctx.analysis.context_benchmark import (QUICK_ROWS, ROWS, compose_config,  # noqa: E402
-                                              render_table, slug, summarize,
-                                              train_and_score)
+from mmctx.analysis.context_benchmark import (  # noqa: E402
+    QUICK_ITERS, QUICK_ROWS, ROWS, compose_config, render_table, slug, summarize,
+    train_and_score)
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--quick', action='store_true',
-                   help='the floor and Base-OC (SA) only, one seed')
+                   help='the floor and Base-OC (SA) only, one seed, QUICK_ITERS (300) '
+                   'iterations')
     p.add_argument('--groups', nargs='+', help='only these groups (e.g. OCNet)')
     p.add_argument('--include-slow', action='store_true',
                    help='also the rows marked slow (FCN + GCNL: ~45 min per seed on one core)')
@@ -125,7 +126,8 @@ def main(argv=None):
 
     todo, records = [], []
     done_here = 0
-    iters_of = {row.key: args.iters or row.iters for row in rows}
+    iters_of = {row.key: args.iters or (QUICK_ITERS if args.quick else row.iters)
+                for row in rows}
     for row in rows:
         iters = iters_of[row.key]
         for seed in seeds:
