@@ -35,8 +35,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-__all__ = ['Row', 'ROWS', 'slug', 'QUICK_ROWS', 'QUICK_ITERS', 'compose_config', 'seg_confusion',
-           'object_class_confusion', 'seg_scores', 'train_and_score',
+__all__ = ['Row', 'ROWS', 'slug', 'QUICK_ROWS', 'QUICK_ITERS', 'compose_config',
+           'seg_confusion', 'object_class_confusion', 'seg_scores', 'train_and_score',
            'det_scores', 'receptive_radius', 'summarize', 'render_table']
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -54,8 +54,7 @@ from .checks import check_choice, check_divisible
 
 __all__ = [
     'ATTENTION_IMPLS', 'check_impl', 'resolve_impl', 'pads_to_one_width', 'check_divisible',
-    'to_heads',
-    'from_heads', 'compute_dtype', 'attention_matrix', 'softmax_attention'
+    'to_heads', 'from_heads', 'compute_dtype', 'attention_matrix', 'softmax_attention'
 ]
 
 ATTENTION_IMPLS = ('fused', 'explicit', 'auto')

@@ -41,8 +41,8 @@ on CUDA, blocked kernel on CPU). The price is width: each logit is a dot
 product over d + H^ + W^ channels instead of d (d = 32 -> 288 at a 128 x 128
 map), so on a GPU in fp32 the fused block is still slower than the explicit
 one (37.9 against 30.9 ms on an NVIDIA H200 at 1 x 512 x 128 x 128) while
-holding 3 % of its memory; docs/benchmarks/README.md has the measurements. ``impl='explicit'`` forms the bias and the
-matrix, the reference.
+holding 3 % of its memory; docs/benchmarks/README.md has the measurements.
+``impl='explicit'`` forms the bias and the matrix, the reference.
 """
 
 import torch
@@ -96,7 +96,7 @@ class GCNLBlock(nn.Module):
             matrix) or 'auto', which is 'fused': on the CPU it was the faster
             (231 against 471 ms at 1 x 512 x 32 x 64, 2 threads) and on an
             NVIDIA H200 it holds 3 % of the explicit path's memory, which is
-            faster there only in fp32 (30.9 against 37.9 ms, 24.6 GB).
+            faster there only in fp32 (30.9 against 37.9 ms, at 24 620 MiB).
     """
     _abbr_ = 'gcnl'
     identity_start = True  # W_o zero (init_weights)
