@@ -197,7 +197,7 @@ def test_the_mask_rcnn_fragment_keeps_each_papers_blocks_in_c2():
     SNL, in every bottleneck for GC); P2, RPN anchors 16 / 20 / 25 px, RoIs on
     stride 4, 3 classes, masks loaded, BN (no SyncBN on one CPU)."""
     rows = {r.name: r for r in ROWS if r.group == 'GCNet (det)'}
-    assert [r.paper for r in rows.values()] == ['37.2', '', '38.0', '38.1', '39.4']
+    assert [r.paper for r in rows.values()] == ['37.2', '', '38.0', '38.1', '39.4', '39.9']
     blocks = {}
     for name, row in rows.items():
         assert row.fragment_path.endswith('mask-rcnn_key_96.py') and row.iters == 1200
@@ -222,12 +222,14 @@ def test_the_mask_rcnn_fragment_keeps_each_papers_blocks_in_c2():
         paper = Config.fromfile(osp.join(REPO, row.config)).model.backbone.get('plugins') or []
         assert [p.cfg for p in plugins] == [p.cfg for p in paper], name
         assert all(p.stages == (True, ) for p in plugins)
-        blocks[name] = [(p.cfg.type, p.position, p.get('blocks')) for p in plugins]
+        blocks[name] = [(p.cfg.type, p.cfg.get('ratio'), p.position, p.get('blocks'))
+                        for p in plugins]
     assert blocks == {
         'Mask R-CNN FPN (floor)': [], 'Mask R-CNN FPN, oracle key (ceiling)': [],
-        '+ 1 NL (c4; C2 here)': [('NonLocal2dBlock', 'after_add', (-2, ))],
-        '+ 1 SNL (c4; C2 here)': [('SimplifiedNonLocal2d', 'after_add', (-2, ))],
-        '+ GC r16 (c3-c5; C2 here)': [('GlobalContextBlock', 'after_conv3', None)]}
+        '+ 1 NL (c4; C2 here)': [('NonLocal2dBlock', None, 'after_add', (-2, ))],
+        '+ 1 SNL (c4; C2 here)': [('SimplifiedNonLocal2d', None, 'after_add', (-2, ))],
+        '+ GC r16 (c3-c5; C2 here)': [('GlobalContextBlock', 16, 'after_conv3', None)],
+        '+ GC r4 (c3-c5; C2 here)': [('GlobalContextBlock', 4, 'after_conv3', None)]}
     assert rows['+ 1 NL (c4; C2 here)'].overrides == rows['+ GC r16 (c3-c5; C2 here)'].overrides
 
 
