@@ -383,7 +383,7 @@ def _out_of_budget(args, step, entries, done):
 
 def step_rows(args, step):
     """The cost / AMP rows measured so far (``<step>.jsonl``), in the entries' order,
-    cost rows with their overheads; and whether every entry has its row."""
+    cost rows with their overheads; and the names of the entries not measured yet."""
     from mmctx.analysis.training_cost import add_overheads
     entries = cost_entries(args, step)
     order = {_row_key(e): i for i, e in enumerate(entries)}
@@ -391,14 +391,15 @@ def step_rows(args, step):
                    if _row_key(r) in order), key=lambda r: order[_row_key(r)])
     if step == 'cost':
         rows = add_overheads(rows)
-    return rows, len(rows) == len(entries)
+    measured = {_row_key(r) for r in rows}
+    return rows, [e['name'] for e in entries if _row_key(e) not in measured]
 
 
 def _write_step_csv(args, step):
     """``<step>.csv`` once every entry is measured (it marks the step done)."""
-    rows, complete = step_rows(args, step)
+    rows, missing = step_rows(args, step)
     path = osp.join(args.work_dir, f'{step}.csv')
-    if complete:
+    if not missing:
         write_csv(path, rows)
         log(step, f'{len(rows)} configs -> {path}')
     else:
@@ -533,14 +534,12 @@ def _report_rows(args, step):
         return read_csv(path), []
     if not osp.isfile(osp.join(args.work_dir, f'{step}.jsonl')):
         return [], []
-    rows, _ = step_rows(args, step)
+    rows, missing = step_rows(args, step)
     if not rows:
         return [], []
     path = osp.join(args.work_dir, f'{step}_partial.csv')
     write_csv(path, rows)
-    measured = {_row_key(r) for r in rows}
-    return read_csv(path), [e['name'] for e in cost_entries(args, step)
-                            if _row_key(e) not in measured]
+    return read_csv(path), missing
 
 
 def _not_measured(names):

@@ -207,27 +207,25 @@ def softmax_attention(q: torch.Tensor,
         if bias is not None:
             bias = bias.to(q.dtype)
         # The flash kernels (CPU and CUDA) need unit stride on the channel
-        # axis and one width for q, k and v; otherwise SDPA silently falls
-        # back to forming the (Nq x Nk) matrix. Token views such as
-        # to_heads' are strided there, so copy them, unless they are padded
-        # anyway (F.pad writes a new, contiguous tensor): zero channels
-        # change neither q k^T nor (keeping the first dv outputs) attn v.
+        # axis and, where pads_to_one_width says so, one width for q, k and
+        # v; otherwise SDPA silently falls back to forming the (Nq x Nk)
+        # matrix. Token views such as to_heads' are strided there, so copy
+        # them, unless they are padded anyway (F.pad writes a new, contiguous
+        # tensor): zero channels change neither q k^T nor (keeping the first
+        # dv outputs) attn v.
         dq, dv = q.shape[-1], v.shape[-1]
-        if dq != dv and not pads_to_one_width(q.device.type, compute_dtype(q), dq, dv):
-            q, k, v = (_unit_last_stride(t) for t in (q, k, v))
-            return F.scaled_dot_product_attention(
-                q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
-        if dq > dv:
+        pad = dq != dv and pads_to_one_width(q.device.type, compute_dtype(q), dq, dv)
+        if pad and dq > dv:
             q, k = _unit_last_stride(q), _unit_last_stride(k)
             v = F.pad(v, (0, dq - dv))
-        elif dv > dq:
+        elif pad:
             q, k = F.pad(q, (0, dv - dq)), F.pad(k, (0, dv - dq))
             v = _unit_last_stride(v)
         else:
             q, k, v = (_unit_last_stride(t) for t in (q, k, v))
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=bias, dropout_p=dropout_p, scale=scale)
-        return out[..., :dv] if dq > dv else out
+        return out[..., :dv] if pad and dq > dv else out
     attn = attention_matrix(q, k, scale, bias)
     if dropout_p > 0:
         attn = F.dropout(attn, dropout_p, training=True)
