@@ -64,9 +64,6 @@ class Row:
         role: 'floor', 'ceiling' or 'module'.
         overrides: settings merged after the fragment, e.g. dilations scaled
             to the benchmark's feature map.
-        slow: left out unless asked for (``--include-slow``): the GCNL head's
-            explicit 8-head attention with attention dropout takes 4-5 s per
-            training iteration here (~60x Base-OC (SA)), ~45 min per seed.
         fragment: the key of the fragment merged over ``config`` in
             ``FRAGMENTS``; by default the task's ('seg': a segmentor's,
             'det': RetinaNet's; 'mask-rcnn' for a Mask R-CNN config).
@@ -79,7 +76,6 @@ class Row:
     paper: str = ''
     role: str = 'module'
     overrides: Dict = field(default_factory=dict)
-    slow: bool = False
     fragment: str = ''
 
     @property
@@ -148,6 +144,14 @@ _GC_DET = 'configs/gcnet/mask-rcnn_r50-syncbn{}_fpn_1x_coco.py'
 #: backbone has one stage, C2, so the same plugin acts there (before C2's
 #: last block, or in each of its three bottlenecks)
 _IN_C2 = dict(model=dict(backbone=dict(plugins={'0': dict(stages=(True, ))})))
+#: the GC rows' diagnostics: the GC r16 blocks in C2 with one C x C conv for
+#: the bottleneck transform (``bottleneck=False``, Cao et al.'s "w/o ratio",
+#: Table 5(d): the SNL block's transform in the GC blocks' places), or
+#: without the transform's layer norm (``norm=None``)
+_IN_C2_GC_NO_BOTTLENECK = dict(model=dict(backbone=dict(
+    plugins={'0': dict(stages=(True, ), cfg=dict(bottleneck=False))})))
+_IN_C2_GC_NO_NORM = dict(model=dict(backbone=dict(
+    plugins={'0': dict(stages=(True, ), cfg=dict(norm=None))})))
 
 ROWS: Sequence[Row] = (
     Row('OCNet', 'Dilated FCN (floor)', _OC.format('dilated'), 'seg', paper='75.90',
@@ -176,7 +180,7 @@ ROWS: Sequence[Row] = (
         'seg', overrides=_GC_NO_BOTTLENECK),
     Row('GCNL', 'FCN (floor)', _GCNL.format('fcn'), 'seg', paper='73.32', role='floor'),
     Row('GCNL', 'FCN + GC', _GCNL.format('gc'), 'seg', paper='74.57'),
-    Row('GCNL', 'FCN + GCNL', _GCNL.format('gcnl'), 'seg', paper='75.55', slow=True),
+    Row('GCNL', 'FCN + GCNL', _GCNL.format('gcnl'), 'seg', paper='75.55'),
     Row('GCNL (det)', 'RetinaNet FPN (floor)', _GCNL_DET.format('retinanet_r50_fpn'), 'det',
         paper='35.5', role='floor'),
     Row('GCNL (det)', 'RetinaNet FPN, oracle key (ceiling)',
@@ -202,6 +206,11 @@ ROWS: Sequence[Row] = (
     # the same blocks at ratio 4: 16 hidden units on C2's 64 channels instead of 4
     Row('GCNet (det)', '+ GC r4 (c3-c5; C2 here)', _GC_DET.format('-gcb-r4-c3-c5'), 'det',
         paper='39.9', overrides=_IN_C2, fragment='mask-rcnn'),
+    Row('GCNet (det)', '+ GC r16, bottleneck=False (diagnostic)',
+        _GC_DET.format('-gcb-r16-c3-c5'), 'det', overrides=_IN_C2_GC_NO_BOTTLENECK,
+        fragment='mask-rcnn'),
+    Row('GCNet (det)', '+ GC r16, norm=None (diagnostic)', _GC_DET.format('-gcb-r16-c3-c5'),
+        'det', overrides=_IN_C2_GC_NO_NORM, fragment='mask-rcnn'),
 )
 #: ``--quick`` and the test: the floor against one context head
 QUICK_ROWS: Sequence[Row] = (ROWS[0], ROWS[2])

@@ -195,9 +195,12 @@ def test_the_mask_rcnn_fragment_keeps_each_papers_blocks_in_c2():
     GCNet rows (Cao et al., Table 5(a)): the paper's backbone type and block
     settings stay, in the one stage there is (before its last block for NL /
     SNL, in every bottleneck for GC); P2, RPN anchors 16 / 20 / 25 px, RoIs on
-    stride 4, 3 classes, masks loaded, BN (no SyncBN on one CPU)."""
+    stride 4, 3 classes, masks loaded, BN (no SyncBN on one CPU). The
+    diagnostic rows change one setting of the GC r16 blocks' transform."""
     rows = {r.name: r for r in ROWS if r.group == 'GCNet (det)'}
-    assert [r.paper for r in rows.values()] == ['37.2', '', '38.0', '38.1', '39.4', '39.9']
+    diagnostics = {'+ GC r16, bottleneck=False (diagnostic)': dict(bottleneck=False),
+                   '+ GC r16, norm=None (diagnostic)': dict(norm=None)}
+    assert [r.paper for r in rows.values()] == ['37.2', '', '38.0', '38.1', '39.4', '39.9', '', '']
     blocks = {}
     for name, row in rows.items():
         assert row.fragment_path.endswith('mask-rcnn_key_96.py') and row.iters == 1200
@@ -220,6 +223,8 @@ def test_the_mask_rcnn_fragment_keeps_each_papers_blocks_in_c2():
         assert load.with_mask
         plugins = model.backbone.get('plugins') or []
         paper = Config.fromfile(osp.join(REPO, row.config)).model.backbone.get('plugins') or []
+        for p in paper:
+            p.cfg.update(diagnostics.get(name, {}))
         assert [p.cfg for p in plugins] == [p.cfg for p in paper], name
         assert all(p.stages == (True, ) for p in plugins)
         blocks[name] = [(p.cfg.type, p.cfg.get('ratio'), p.position, p.get('blocks'))
@@ -229,8 +234,11 @@ def test_the_mask_rcnn_fragment_keeps_each_papers_blocks_in_c2():
         '+ 1 NL (c4; C2 here)': [('NonLocal2dBlock', None, 'after_add', (-2, ))],
         '+ 1 SNL (c4; C2 here)': [('SimplifiedNonLocal2d', None, 'after_add', (-2, ))],
         '+ GC r16 (c3-c5; C2 here)': [('GlobalContextBlock', 16, 'after_conv3', None)],
-        '+ GC r4 (c3-c5; C2 here)': [('GlobalContextBlock', 4, 'after_conv3', None)]}
+        '+ GC r4 (c3-c5; C2 here)': [('GlobalContextBlock', 4, 'after_conv3', None)],
+        **{name: [('GlobalContextBlock', 16, 'after_conv3', None)] for name in diagnostics}}
     assert rows['+ 1 NL (c4; C2 here)'].overrides == rows['+ GC r16 (c3-c5; C2 here)'].overrides
+    assert all(rows[name].config == rows['+ GC r16 (c3-c5; C2 here)'].config
+               for name in diagnostics)
 
 
 def test_the_detection_fragment_is_design_a():
@@ -371,7 +379,7 @@ def test_committed_results_are_the_table_of_their_records():
         table = f.read()
     assert render_table(summarize(results['records'])) == table
     assert results['seeds'] == [0, 1, 2]
-    assert {r['row'] for r in results['records']} == {r.key for r in ROWS if not r.slow}
+    assert {r['row'] for r in results['records']} == {r.key for r in ROWS}
     with open(osp.join(REPO, 'README.md')) as f:
         readme = f.read()
     block = readme.split('<!-- context-benchmark -->\n')[1].split('<!-- /context-benchmark -->')[0]

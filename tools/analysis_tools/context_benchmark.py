@@ -41,8 +41,6 @@ def parse_args(argv=None):
                    help='the floor and Base-OC (SA) only, one seed, QUICK_ITERS (300) '
                    'iterations')
     p.add_argument('--groups', nargs='+', help='only these groups (e.g. OCNet)')
-    p.add_argument('--include-slow', action='store_true',
-                   help='also the rows marked slow (FCN + GCNL: ~45 min per seed on one core)')
     p.add_argument('--seeds', type=int, nargs='+', help='training seeds (default 0 1 2)')
     p.add_argument('--iters', type=int,
                    help='training iterations of every row (default: its task\'s, '
@@ -112,7 +110,7 @@ def main(argv=None):
         with open(spec['out'], 'w') as f:
             json.dump(record, f, indent=1)
         return 0
-    rows = QUICK_ROWS if args.quick else [r for r in ROWS if args.include_slow or not r.slow]
+    rows = QUICK_ROWS if args.quick else list(ROWS)
     if args.groups:
         unknown = set(args.groups) - {r.group for r in ROWS}
         if unknown:
