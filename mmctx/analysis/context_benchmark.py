@@ -144,14 +144,15 @@ _GC_DET = 'configs/gcnet/mask-rcnn_r50-syncbn{}_fpn_1x_coco.py'
 #: backbone has one stage, C2, so the same plugin acts there (before C2's
 #: last block, or in each of its three bottlenecks)
 _IN_C2 = dict(model=dict(backbone=dict(plugins={'0': dict(stages=(True, ))})))
-#: the GC rows' diagnostics: the GC r16 blocks in C2 with one C x C conv for
-#: the bottleneck transform (``bottleneck=False``, Cao et al.'s "w/o ratio",
-#: Table 5(d): the SNL block's transform in the GC blocks' places), or
-#: without the transform's layer norm (``norm=None``)
-_IN_C2_GC_NO_BOTTLENECK = dict(model=dict(backbone=dict(
-    plugins={'0': dict(stages=(True, ), cfg=dict(bottleneck=False))})))
-_IN_C2_GC_NO_NORM = dict(model=dict(backbone=dict(
-    plugins={'0': dict(stages=(True, ), cfg=dict(norm=None))})))
+
+
+def _in_c2_changed(**block) -> dict:
+    """``_IN_C2`` with ``block`` merged into the plugin's block settings: the
+    GC rows' diagnostics, e.g. one C x C conv for the bottleneck transform
+    (``bottleneck=False``, Cao et al.'s "w/o ratio", Table 5(d): the SNL
+    block's transform in the GC blocks' places) or no layer norm in it."""
+    return dict(model=dict(backbone=dict(plugins={'0': dict(stages=(True, ), cfg=block)})))
+
 
 ROWS: Sequence[Row] = (
     Row('OCNet', 'Dilated FCN (floor)', _OC.format('dilated'), 'seg', paper='75.90',
@@ -207,10 +208,10 @@ ROWS: Sequence[Row] = (
     Row('GCNet (det)', '+ GC r4 (c3-c5; C2 here)', _GC_DET.format('-gcb-r4-c3-c5'), 'det',
         paper='39.9', overrides=_IN_C2, fragment='mask-rcnn'),
     Row('GCNet (det)', '+ GC r16, bottleneck=False (diagnostic)',
-        _GC_DET.format('-gcb-r16-c3-c5'), 'det', overrides=_IN_C2_GC_NO_BOTTLENECK,
+        _GC_DET.format('-gcb-r16-c3-c5'), 'det', overrides=_in_c2_changed(bottleneck=False),
         fragment='mask-rcnn'),
     Row('GCNet (det)', '+ GC r16, norm=None (diagnostic)', _GC_DET.format('-gcb-r16-c3-c5'),
-        'det', overrides=_IN_C2_GC_NO_NORM, fragment='mask-rcnn'),
+        'det', overrides=_in_c2_changed(norm=None), fragment='mask-rcnn'),
 )
 #: ``--quick`` and the test: the floor against one context head
 QUICK_ROWS: Sequence[Row] = (ROWS[0], ROWS[2])
