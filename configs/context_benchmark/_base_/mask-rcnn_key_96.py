@@ -8,15 +8,13 @@
 #   width 16, C2 only, BN, from scratch; FPN -> P2, 32 channels). The paper's
 #   blocks sit in c3-c5 (GC) or c4 (NL, SNL); with one stage, the rows put
 #   them in C2 (mmctx.analysis.context_benchmark);
-# - RPN: one level, the trunk's anchors (det_trunk_key_96.py: 16 / 20 / 25 px,
-#   ratio 1);
-# - RoI head: RoIAlign on P2 alone, 2fc box head of 64 channels, 4-conv mask
-#   head of 32 channels; 64 RoIs sampled per image (512 in the paper), 100
-#   proposals kept (1000), at most 50 detections (the RetinaNet fragment's).
+# - RPN and RoI box head: rcnn_key.py (shared with the Faster R-CNN
+#   fragment) on P2 alone, RPN anchors of the trunk (16 / 20 / 25 px, ratio
+#   1), RoIAlign at stride 4; the 4-conv mask head at 32 channels.
 #   A RoI's class sees P2 inside its box only, and every P2 pixel's receptive
 #   field stops short of the key: the floor must guess (measured: its context
 #   accuracy stays at chance while its oracle ceiling reaches 100 %).
-_base_ = ['./det_data_key_96.py', './det_trunk_key_96.py']
+_base_ = ['./det_data_key_96.py', './rcnn_key.py']
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
@@ -25,14 +23,8 @@ train_pipeline = [
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 model = dict(
-    rpn_head=dict(in_channels=32, feat_channels=32,
-                  anchor_generator={{_base_.anchors}}),
+    rpn_head=dict(anchor_generator={{_base_.anchors}}),
     roi_head=dict(
-        bbox_roi_extractor=dict(out_channels=32, featmap_strides=[4]),
-        bbox_head=dict(in_channels=32, fc_out_channels=64, num_classes=3),
+        bbox_roi_extractor=dict(featmap_strides=[4]),
         mask_roi_extractor=dict(out_channels=32, featmap_strides=[4]),
-        mask_head=dict(in_channels=32, conv_out_channels=32, num_classes=3)),
-    train_cfg=dict(rpn_proposal=dict(nms_pre=400, max_per_img=100),
-                   rcnn=dict(sampler=dict(num=64))),
-    test_cfg=dict(rpn=dict(nms_pre=400, max_per_img=100),
-                  rcnn=dict(score_thr=0.05, max_per_img=50)))
+        mask_head=dict(in_channels=32, conv_out_channels=32, num_classes=3)))
