@@ -6,10 +6,10 @@ objects drawn alike, their class (one of three) given only by the colour of a
 small key placed farther from every object than the baseline network can
 see. Each row trains one paper's configuration, shrunk to a CPU (the paper
 config, then its fragment, ``configs/context_benchmark/_base_/seg_key_96.py``,
-``det_key_96.py`` (RetinaNet) or ``mask-rcnn_key_96.py``, merged over it: data,
-backbone width and depth, schedule; ``ITERS``: 600 iterations for
-segmentation, 1200 for detection), and scores the part of the task that only
-context can solve:
+``det_key_96.py`` (RetinaNet), ``mask-rcnn_key_96.py`` or
+``faster-rcnn_key_128.py``, merged over it: data, backbone width and depth,
+schedule; ``ITERS``: 600 iterations for segmentation, 1200 for detection),
+and scores the part of the task that only context can solve:
 
 - segmentation: ``context acc`` = the fraction of ground-truth object pixels
   whose highest logit among the three object classes is the right one (the
@@ -18,7 +18,9 @@ context can solve:
   + the three classes;
 - detection (RetinaNet, or Mask R-CNN's box head, on the one level P2 of a
   one-stage backbone: every FPN level sees the top backbone stage, so the
-  stages bound what the floor sees):
+  stages bound what the floor sees; Levi & Ullman's top-down blocks need a
+  second stage, so their Faster R-CNN rows read P2 and P3 of a two-stage
+  backbone on larger scenes, 128 px, with the key farther away):
   for every ground-truth object, the highest-scoring detection, after the
   model's own NMS, with IoU >= 0.5 whatever its class; ``context acc`` = the
   fraction of the matched objects whose detection has the right class
@@ -35,7 +37,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-__all__ = ['Row', 'ROWS', 'slug', 'QUICK_ROWS', 'QUICK_ITERS', 'compose_config',
+__all__ = ['Row', 'ROWS', 'KEY_DISTANCE', 'slug', 'QUICK_ROWS', 'QUICK_ITERS', 'compose_config',
            'seg_confusion', 'object_class_confusion', 'seg_scores', 'train_and_score',
            'det_scores', 'receptive_radius', 'summarize', 'render_table']
 
@@ -43,7 +45,14 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 NUM_CLASSES = 3
 FRAGMENTS = {'seg': 'configs/context_benchmark/_base_/seg_key_96.py',
              'det': 'configs/context_benchmark/_base_/det_key_96.py',
-             'mask-rcnn': 'configs/context_benchmark/_base_/mask-rcnn_key_96.py'}
+             'mask-rcnn': 'configs/context_benchmark/_base_/mask-rcnn_key_96.py',
+             'faster-rcnn-c3': 'configs/context_benchmark/_base_/faster-rcnn_key_128.py'}
+#: the side of the scenes each fragment trains on (its ``img_size``)
+IMG_SIZE = {'seg': 96, 'det': 96, 'mask-rcnn': 96, 'faster-rcnn-c3': 128}
+#: every object pixel lies farther than this from the key (Chebyshev, px),
+#: per scene size: beyond the floors' reach (36: a one-stage trunk's 25-33 px;
+#: 64: the two-stage trunk of the ENL rows, 53 px from a one-pixel RoI)
+KEY_DISTANCE = {96: 36, 128: 64}
 #: training iterations per task unless ``--iters`` says otherwise: a detector
 #: learns the boxes before the classes, and at 600 iterations neither module
 #: of the detection pilot had left chance (1 seed each)
@@ -66,7 +75,8 @@ class Row:
             to the benchmark's feature map.
         fragment: the key of the fragment merged over ``config`` in
             ``FRAGMENTS``; by default the task's ('seg': a segmentor's,
-            'det': RetinaNet's; 'mask-rcnn' for a Mask R-CNN config).
+            'det': RetinaNet's; 'mask-rcnn' for a Mask R-CNN config,
+            'faster-rcnn-c3' for a Faster R-CNN with two stages).
     """
     group: str
     name: str
@@ -82,6 +92,17 @@ class Row:
     def fragment_path(self) -> str:
         """The fragment merged over the row's config, relative to the repository."""
         return FRAGMENTS[self.fragment or self.task]
+
+    @property
+    def img_size(self) -> int:
+        """The side of the row's scenes (its fragment's)."""
+        return IMG_SIZE[self.fragment or self.task]
+
+    @property
+    def data_dir(self) -> str:
+        """The row's scenes under the benchmark's data root: ``data`` ('key'
+        or 'oracle'), with the size appended when it is not 96."""
+        return self.data if self.img_size == 96 else f'{self.data}-{self.img_size}'
 
     @property
     def iters(self) -> int:
@@ -154,6 +175,12 @@ def _in_c2_changed(**block) -> dict:
     return dict(model=dict(backbone=dict(plugins={'0': dict(stages=(True, ), cfg=block)})))
 
 
+_ENL = 'configs/enl/faster-rcnn_r50_fpn{}_2xb2-360k_coco-600.py'
+#: Levi & Ullman put their blocks on the top-down stream at res5, res4 and res3,
+#: each before its level is upsampled; the fragment's trunk has two stages, and
+#: the one top-down level upsampled is C3's (level 1), where the rows put them
+_TD_AT_C3 = dict(model=dict(neck=dict(block_levels=(1, ))))
+
 ROWS: Sequence[Row] = (
     Row('OCNet', 'Dilated FCN (floor)', _OC.format('dilated'), 'seg', paper='75.90',
         role='floor'),
@@ -212,6 +239,14 @@ ROWS: Sequence[Row] = (
         fragment='mask-rcnn'),
     Row('GCNet (det)', '+ GC r16, norm=None (diagnostic)', _GC_DET.format('-gcb-r16-c3-c5'),
         'det', overrides=_in_c2_changed(norm=None), fragment='mask-rcnn'),
+    Row('ENL (det)', 'Faster R-CNN FPN (floor)', _ENL.format(''), 'det',
+        paper='35.84 (APs 18.60)', role='floor', fragment='faster-rcnn-c3'),
+    Row('ENL (det)', 'Faster R-CNN FPN, oracle key (ceiling)', _ENL.format(''), 'det',
+        data='oracle', role='ceiling', fragment='faster-rcnn-c3'),
+    Row('ENL (det)', '+3 NL, TD (original NL; C3 here)', _ENL.format('-nl-td'), 'det',
+        paper='36.90 (APs 20.41)', overrides=_TD_AT_C3, fragment='faster-rcnn-c3'),
+    Row('ENL (det)', '+3 NL, TD, eff (ENL; C3 here)', _ENL.format('-enl-td'), 'det',
+        paper='36.59 (APs 20.35)', overrides=_TD_AT_C3, fragment='faster-rcnn-c3'),
 )
 #: ``--quick`` and the test: the floor against one context head
 QUICK_ROWS: Sequence[Row] = (ROWS[0], ROWS[2])
@@ -231,6 +266,9 @@ GROUP_CLAIMS = {
                             'AP of RetinaNet R-50-FPN, Adam + SGD',
     'GCNet (det)': 'Cao et al., Global Context Networks, Table 5(a): COCO val box AP of Mask '
                    'R-CNN R-50-FPN (syncBN)',
+    'ENL (det)': 'Levi and Ullman, Efficient Coarse-to-Fine Non-Local Module for the Detection '
+                 'of Small Objects, Table 4: COCO box AP (APs: small objects) of Faster R-CNN '
+                 'R-50-FPN, shorter side 600',
 }
 
 
@@ -238,7 +276,7 @@ def compose_config(row: Row, data_root: str, iters: int, seed: int, work_dir: st
                    batch_size: Optional[int] = None, extra: Optional[dict] = None):
     """The row's paper config with the benchmark fragment, the row's
     overrides and ``extra`` merged over it, set to ``iters`` iterations of
-    ``seed`` on the data under ``data_root`` (``<data_root>/<row.data>``)."""
+    ``seed`` on the data under ``data_root`` (``<data_root>/<row.data_dir>``)."""
     from mmengine.config import Config
 
     cfg = Config.fromfile(osp.join(REPO, row.config))
@@ -252,7 +290,7 @@ def compose_config(row: Row, data_root: str, iters: int, seed: int, work_dir: st
     for more in (row.overrides, extra):
         if more:
             cfg.merge_from_dict(more)
-    root = osp.join(data_root, row.data)
+    root = osp.join(data_root, row.data_dir)
     for split in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         cfg[split].dataset.data_root = root
         if batch_size and split == 'train_dataloader':

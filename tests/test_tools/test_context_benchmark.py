@@ -13,7 +13,8 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from mmctx.analysis.context_benchmark import (QUICK_ITERS, QUICK_ROWS, REPO, ROWS, Row,
+from mmctx.analysis.context_benchmark import (KEY_DISTANCE, QUICK_ITERS, QUICK_ROWS, REPO,
+                                              ROWS, Row,
                                               compose_config, det_scores,
                                               object_class_confusion, receptive_radius,
                                               render_table, seg_confusion, seg_scores,
@@ -23,7 +24,7 @@ sys.path.insert(0, osp.join(REPO, 'tools', 'dataset_converters'))
 from make_context_shapes import (CLASSES, KEY_COLOURS, KEY_SIZE, OBJECT_SIZE,  # noqa: E402
                                  make_context_shapes, make_scene)
 
-MIN_DISTANCE = 36
+MIN_DISTANCE = KEY_DISTANCE[96]
 
 
 def _key_box(img):
@@ -37,9 +38,11 @@ def _key_box(img):
 
 
 @pytest.mark.parametrize('seed', range(6))
-def test_every_object_is_far_from_the_key_and_takes_its_class(seed):
+@pytest.mark.parametrize('size', sorted(KEY_DISTANCE))
+def test_every_object_is_far_from_the_key_and_takes_its_class(seed, size):
+    distance = KEY_DISTANCE[size]
     rng = np.random.default_rng(seed)
-    img, masks, label, key_box = make_scene(rng, 96, MIN_DISTANCE)
+    img, masks, label, key_box = make_scene(rng, size, distance)
     assert 2 <= len(masks) <= 5
     found, found_label = _key_box(img)
     assert found_label == label
@@ -52,7 +55,7 @@ def test_every_object_is_far_from_the_key_and_takes_its_class(seed):
         # brute force over every pair: Chebyshev distance object pixel -> key pixel
         kx, ky = np.meshgrid(np.arange(x0, x1), np.arange(y0, y1))
         d = np.maximum(np.abs(xs[:, None] - kx.ravel()), np.abs(ys[:, None] - ky.ravel()))
-        assert d.min() > MIN_DISTANCE
+        assert d.min() > distance
     # objects look alike: the key colour is nowhere inside an object
     for m in masks:
         inside = img[m > 0].astype(int)
@@ -241,6 +244,59 @@ def test_the_mask_rcnn_fragment_keeps_each_papers_blocks_in_c2():
                for name in diagnostics)
 
 
+def test_the_enl_floor_cannot_see_the_key_from_a_disc_box():
+    """Levi & Ullman's rows: the two-stage Faster R-CNN floor reaches, from a
+    disc's box, short of the key of its 128-px scenes (as for Mask R-CNN:
+    a one-pixel RoI's reach plus a box corner's distance to its disc); its
+    reach includes C3 (through the top-down path), and the ENL / NL rows'
+    block on C3 sees the whole image."""
+    torch.manual_seed(0)
+    rows = {r.role: r for r in ROWS if r.group == 'ENL (det)'}
+    floor = _detector(rows['floor'])
+    reach = receptive_radius(floor, 192)
+    corner = OBJECT_SIZE[1] / 2 * (1 - 2 ** -0.5)
+    assert reach + corner < KEY_DISTANCE[rows['floor'].img_size], (reach, corner)
+    assert reach > 40  # C2 alone reaches 25 px (the Mask R-CNN floor)
+    for row in ROWS:
+        if row.group == 'ENL (det)' and row.role == 'module':
+            assert receptive_radius(_detector(row), 192) >= 96, row.name
+
+
+def test_the_enl_fragment_puts_each_papers_block_on_c3():
+    """configs/context_benchmark/_base_/faster-rcnn_key_128.py on the composed
+    ENL rows (Levi & Ullman, Table 4): two stages, P2 and P3, the paper's
+    neck and block on the top-down level of C3 (the paper's res5 / res4 /
+    res3 levels), RPN anchors 16 / 20 / 25 px at stride 4, 128-px scenes."""
+    rows = {r.name: r for r in ROWS if r.group == 'ENL (det)'}
+    papers = {name: (r.paper, r.role, r.data) for name, r in rows.items()}
+    assert papers == {
+        'Faster R-CNN FPN (floor)': ('35.84 (APs 18.60)', 'floor', 'key'),
+        'Faster R-CNN FPN, oracle key (ceiling)': ('', 'ceiling', 'oracle'),
+        '+3 NL, TD (original NL; C3 here)': ('36.90 (APs 20.41)', 'module', 'key'),
+        '+3 NL, TD, eff (ENL; C3 here)': ('36.59 (APs 20.35)', 'module', 'key')}
+    for name, row in rows.items():
+        assert row.img_size == 128 and row.iters == 1200
+        cfg = compose_config(row, '/data', row.iters, 0, '/work')
+        model, paper = cfg.model, Config.fromfile(osp.join(REPO, row.config)).model
+        assert model.type == 'FasterRCNN' and cfg.train_dataloader.batch_size == 8
+        assert (model.backbone.depth, model.backbone.base_channels) == (50, 16)
+        assert model.backbone.out_indices == (0, 1) and model.backbone.norm_cfg.type == 'BN'
+        assert (model.neck.in_channels, model.neck.num_outs) == ([64, 128], 2)
+        assert model.neck.type == paper.neck.type
+        if row.role == 'module':
+            assert model.neck.block_cfg == paper.neck.block_cfg, name
+            assert model.neck.block_levels == (1, ) and paper.neck.block_levels == (3, 2, 1)
+        rpn = model.rpn_head.anchor_generator
+        assert rpn.strides == [4, 8] and rpn.ratios == [1.0] and rpn.octave_base_scale == 4
+        assert model.roi_head.bbox_roi_extractor.featmap_strides == [4, 8]
+        assert model.roi_head.bbox_head.num_classes == 3
+        assert cfg.val_evaluator.ann_file == f'/data/{row.data}-128/annotations/instances_val.json'
+    enl = _detector(rows['+3 NL, TD, eff (ENL; C3 here)'])
+    feats = enl.extract_feat(torch.zeros(1, 3, 128, 128))
+    assert [tuple(f.shape) for f in feats] == [(1, 32, 32, 32), (1, 32, 16, 16)]
+    assert list(enl.neck.td_blocks) == ['1']
+
+
 def test_the_detection_fragment_is_design_a():
     """The fragment's settings (configs/context_benchmark/_base_/det_key_96.py)
     on the composed configs: ResNet-50 layout at width 16, its first stage
@@ -294,8 +350,13 @@ def test_every_row_composes_from_its_paper_config():
             assert (cfg.model.get('bbox_head') or cfg.model.roi_head.bbox_head).type == head
             neck = cfg.model.neck
             assert tuple(n.type for n in (neck if isinstance(neck, list) else [neck])) == necks
-            assert cfg.model.backbone.depth == 50 and cfg.model.backbone.num_stages == 1
-        assert cfg.train_dataloader.dataset.data_root == f'/data/{row.data}'
+            stages = 2 if row.group == 'ENL (det)' else 1
+            assert cfg.model.backbone.depth == 50 and cfg.model.backbone.num_stages == stages
+        assert cfg.train_dataloader.dataset.data_root == f'/data/{row.data_dir}'
+        resize = [t.scale for t in cfg.train_dataloader.dataset.pipeline + cfg.val_dataloader
+                  .dataset.pipeline if t.type in ('Resize', 'RandomResize')]
+        if row.task == 'det':  # the fragment's images are the row's scenes
+            assert resize == [(row.img_size, row.img_size)] * 2, row.name
         assert cfg.train_cfg.max_iters == 40 and cfg.randomness.seed == 1
         assert cfg.train_cfg.val_begin > 40  # no validation inside training
         assert cfg.param_scheduler[0].end == 4 and cfg.param_scheduler[1].end == 40
@@ -354,6 +415,36 @@ def test_context_head_reads_the_key_the_floor_cannot(key_scenes, tmp_path):
     assert abs(acc['floor'] - 1 / 3) < 0.05, acc
     assert acc['module'] > 0.95, acc
     assert acc['module'] - acc['floor'] > 50 * max(floor_spread, sa_spread, 0.005), acc
+
+
+def test_the_tool_takes_recorded_runs_instead_of_training(tmp_path):
+    """``--reuse results.json``: a run recorded there (same row, seed and
+    iterations) is not trained again; it is copied to the work directory (a
+    later call finds it) and enters the table as it was recorded."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'context_benchmark_tool', osp.join(REPO, 'tools', 'analysis_tools', 'context_benchmark.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    rows = [r for r in ROWS if r.group == 'GCNL']
+    records = [dict(row=r.key, seed=0, iters=7, wall_s=10.0 + i, peak_mb=500.0,
+                    scores=dict(context_acc=0.3 + 0.3 * i, object_recall=0.9, miou=0.4),
+                    meta=dict(group=r.group, name=r.name, task=r.task, role=r.role,
+                              paper=r.paper, config=r.config, data=r.data))
+               for i, r in enumerate(rows)]
+    recorded = tmp_path / 'recorded.json'
+    recorded.write_text(json.dumps(dict(records=records)))
+    work, out = tmp_path / 'work', tmp_path / 'out'
+    assert tool.main(['--groups', 'GCNL', '--seeds', '0', '--iters', '7', '--num-train', '1',
+                      '--num-val', '1', '--work-dir', str(work), '--out', str(out),
+                      '--reuse', str(recorded)]) == 0
+    assert (out / 'results_gcnl.md').read_text() == render_table(summarize(records))
+    written = json.loads((out / 'results_gcnl.json').read_text())
+    assert written['records'] == records and written['reused'] == len(records)
+    for r in records:
+        run = work / 'runs' / r['row']
+        assert json.loads((run / 'seed0-7it.json').read_text()) == r
+        assert not list(run.glob('*.log'))  # nothing trained
 
 
 def test_committed_quick_results_are_the_table_of_their_records():

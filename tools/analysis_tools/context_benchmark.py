@@ -11,7 +11,9 @@ Each row trains its task's iterations (segmentation 600, detection 1200;
 ``--quick`` 300; ``--iters`` sets every row's). Each (row, seed) trains in its own process
 (``--jobs`` at a time, one thread each) and leaves
 ``<work-dir>/runs/<row>/seed<k>-<iters>it.json`` (scores, training wall time,
-peak resident memory); a re-run reuses them unless ``--force``. The table
+peak resident memory); a re-run reuses them unless ``--force``, and
+``--reuse docs/context_benchmark/results.json`` takes the committed runs (a
+fresh clone then trains only the rows that have none). The table
 (markdown), the records (json) and a bar chart (PNG) go to ``--out``:
 ``results.*`` for every row, ``results_<groups>.*`` for ``--groups``,
 ``quick.*`` for ``--quick``.
@@ -30,7 +32,7 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, osp.join(REPO, 'tools', 'dataset_converters'))
 
 from mmctx.analysis.context_benchmark import (  # noqa: E402
-    QUICK_ITERS, QUICK_ROWS, ROWS, compose_config, render_table, slug, summarize,
+    KEY_DISTANCE, QUICK_ITERS, QUICK_ROWS, ROWS, compose_config, render_table, slug, summarize,
     train_and_score)
 
 
@@ -52,6 +54,10 @@ def parse_args(argv=None):
     p.add_argument('--out', default='docs/context_benchmark',
                    help='where the table, the records and the chart go')
     p.add_argument('--force', action='store_true', help='re-run rows whose records exist')
+    p.add_argument('--reuse', metavar='JSON',
+                   help='take the runs recorded in this results file (e.g. the committed '
+                        'docs/context_benchmark/results.json) instead of training them again '
+                        '(same row, seed and iterations); --force trains them all')
     p.add_argument('--run-one', help=argparse.SUPPRESS)  # internal: one (row, seed) as json
     return p.parse_args(argv)
 
@@ -72,10 +78,14 @@ def run_one(spec: dict) -> dict:
                 wall_s=wall, peak_mb=peak_mb, meta=meta)
 
 
-def make_data(root: str, num_train: int, num_val: int) -> None:
+def make_data(root: str, rows, num_train: int, num_val: int) -> None:
+    """The scenes the rows train on, each set once: ``<root>/<row.data_dir>``
+    at the row's size and key distance (``KEY_DISTANCE``)."""
     from make_context_shapes import make_context_shapes
-    for name, oracle in (('key', False), ('oracle', True)):
-        make_context_shapes(osp.join(root, name), num_train, num_val, oracle=oracle)
+    for name, size, oracle in sorted({(r.data_dir, r.img_size, r.data == 'oracle')
+                                      for r in rows}):
+        make_context_shapes(osp.join(root, name), num_train, num_val, img_size=size,
+                            min_key_distance=KEY_DISTANCE[size], oracle=oracle)
 
 
 def plot(summary, path: str) -> None:
@@ -120,10 +130,14 @@ def main(argv=None):
     seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
     start = time.perf_counter()
     data_root = osp.join(args.work_dir, 'data')
-    make_data(data_root, args.num_train, args.num_val)
+    make_data(data_root, rows, args.num_train, args.num_val)
 
     todo, records = [], []
     done_here = 0
+    recorded = {}
+    if args.reuse and not args.force:
+        with open(args.reuse) as f:
+            recorded = {(r['row'], r['seed'], r['iters']): r for r in json.load(f)['records']}
     iters_of = {row.key: args.iters or (QUICK_ITERS if args.quick else row.iters)
                 for row in rows}
     for row in rows:
@@ -135,6 +149,11 @@ def main(argv=None):
                     records.append(json.load(f))
                 continue
             os.makedirs(osp.dirname(out), exist_ok=True)
+            if (row.key, seed, iters) in recorded:
+                records.append(recorded[row.key, seed, iters])
+                with open(out, 'w') as f:  # as if run here: a later call reuses it
+                    json.dump(records[-1], f, indent=1)
+                continue
             spec = dict(row=row.key, seed=seed, iters=iters, data_root=data_root, out=out,
                         work_dir=osp.join(args.work_dir, 'runs', row.key, f'seed{seed}'))
             with open(out + '.spec', 'w') as f:
@@ -189,6 +208,7 @@ def main(argv=None):
     with open(osp.join(args.out, f'{name}.json'), 'w') as f:
         json.dump(dict(iters={r.group: iters_of[r.key] for r in rows}, seeds=seeds,
                        jobs=args.jobs, wall_s=total, train_s_total=train_total,
+                       reused=len(records) - done_here,
                        records=records), f, indent=1)
     plot(summary, osp.join(args.out, f'{name}.png'))
     print(table)
