@@ -433,7 +433,8 @@ def test_the_tool_takes_recorded_runs_instead_of_training(tmp_path):
                               paper=r.paper, config=r.config, data=r.data))
                for i, r in enumerate(rows)]
     recorded = tmp_path / 'recorded.json'
-    recorded.write_text(json.dumps(dict(records=records)))
+    stale = [dict(r, meta=dict(r['meta'], paper='0.00')) for r in records]
+    recorded.write_text(json.dumps(dict(records=stale)))  # relabelled by the rows
     work, out = tmp_path / 'work', tmp_path / 'out'
     assert tool.main(['--groups', 'GCNL', '--seeds', '0', '--iters', '7', '--num-train', '1',
                       '--num-val', '1', '--work-dir', str(work), '--out', str(out),
@@ -445,6 +446,10 @@ def test_the_tool_takes_recorded_runs_instead_of_training(tmp_path):
         run = work / 'runs' / r['row']
         assert json.loads((run / 'seed0-7it.json').read_text()) == r
         assert not list(run.glob('*.log'))  # nothing trained
+    (tmp_path / 'other.json').write_text(json.dumps(dict(rows=[])))
+    with pytest.raises(SystemExit, match='other.json: no "records" list'):
+        tool.main(['--groups', 'GCNL', '--num-train', '1', '--num-val', '1', '--work-dir',
+                   str(work), '--out', str(out), '--reuse', str(tmp_path / 'other.json')])
 
 
 def test_committed_quick_results_are_the_table_of_their_records():

@@ -72,10 +72,24 @@ def run_one(spec: dict) -> dict:
                          spec['work_dir'])
     scores, wall = train_and_score(cfg, row.task)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    meta = dict(group=row.group, name=row.name, task=row.task, role=row.role,
-                paper=row.paper, config=row.config, data=row.data)
     return dict(row=row.key, seed=spec['seed'], iters=spec['iters'], scores=scores,
-                wall_s=wall, peak_mb=peak_mb, meta=meta)
+                wall_s=wall, peak_mb=peak_mb, meta=row_meta(row))
+
+
+def row_meta(row) -> dict:
+    """What a run's record says of its row (the table's labels)."""
+    return dict(group=row.group, name=row.name, task=row.task, role=row.role,
+                paper=row.paper, config=row.config, data=row.data)
+
+
+def load_recorded(path: str) -> dict:
+    """The runs of a results file (``--reuse``), by (row, seed, iterations)."""
+    with open(path) as f:
+        records = json.load(f).get('records')
+    if not isinstance(records, list):
+        raise SystemExit(f'--reuse {path}: no "records" list; expected a results.json '
+                         'written by this tool')
+    return {(r['row'], r['seed'], r['iters']): r for r in records}
 
 
 def make_data(root: str, rows, num_train: int, num_val: int) -> None:
@@ -134,23 +148,21 @@ def main(argv=None):
 
     todo, records = [], []
     done_here = 0
-    recorded = {}
-    if args.reuse and not args.force:
-        with open(args.reuse) as f:
-            recorded = {(r['row'], r['seed'], r['iters']): r for r in json.load(f)['records']}
+    recorded = load_recorded(args.reuse) if args.reuse and not args.force else {}
     iters_of = {row.key: args.iters or (QUICK_ITERS if args.quick else row.iters)
                 for row in rows}
     for row in rows:
         iters = iters_of[row.key]
         for seed in seeds:
             out = osp.join(args.work_dir, 'runs', row.key, f'seed{seed}-{iters}it.json')
+            # a run recorded earlier, labelled as the row is now (its paper number...)
             if osp.isfile(out) and not args.force:
                 with open(out) as f:
-                    records.append(json.load(f))
+                    records.append(dict(json.load(f), meta=row_meta(row)))
                 continue
             os.makedirs(osp.dirname(out), exist_ok=True)
             if (row.key, seed, iters) in recorded:
-                records.append(recorded[row.key, seed, iters])
+                records.append(dict(recorded[row.key, seed, iters], meta=row_meta(row)))
                 with open(out, 'w') as f:  # as if run here: a later call reuses it
                     json.dump(records[-1], f, indent=1)
                 continue
