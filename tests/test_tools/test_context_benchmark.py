@@ -353,10 +353,10 @@ def test_every_row_composes_from_its_paper_config():
             stages = 2 if row.group == 'ENL (det)' else 1
             assert cfg.model.backbone.depth == 50 and cfg.model.backbone.num_stages == stages
         assert cfg.train_dataloader.dataset.data_root == f'/data/{row.data_dir}'
-        resize = [t.scale for t in cfg.train_dataloader.dataset.pipeline + cfg.val_dataloader
-                  .dataset.pipeline if t.type in ('Resize', 'RandomResize')]
-        if row.task == 'det':  # the fragment's images are the row's scenes
-            assert resize == [(row.img_size, row.img_size)] * 2, row.name
+        resize = [(t.get('scale'), t.get('scale_factor')) for t in cfg.train_dataloader.dataset
+                  .pipeline + cfg.val_dataloader.dataset.pipeline if 'Resize' in t.type]
+        if row.task == 'det':  # the scenes at the size they are drawn (row.img_size)
+            assert resize == [(None, 1.0)] * 2, row.name
         assert cfg.train_cfg.max_iters == 40 and cfg.randomness.seed == 1
         assert cfg.train_cfg.val_begin > 40  # no validation inside training
         assert cfg.param_scheduler[0].end == 4 and cfg.param_scheduler[1].end == 40

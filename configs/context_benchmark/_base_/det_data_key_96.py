@@ -1,8 +1,12 @@
 # The context benchmark's detection data and optimiser, shared by its
-# RetinaNet (det_key_96.py) and Mask R-CNN (mask-rcnn_key_96.py) fragments:
+# RetinaNet (det_key_96.py), Mask R-CNN (mask-rcnn_key_96.py) and Faster
+# R-CNN (faster-rcnn_key_128.py) fragments:
 # - data: the "key" scenes (tools/dataset_converters/make_context_shapes.py),
-#   96x96, 3 classes decided by a key more than 36 px from every object pixel,
-#   the COCO boxes (and, for Mask R-CNN, the masks) of the generator;
+#   96x96 (128x128 for Faster R-CNN), 3 classes decided by a key more than
+#   36 px (64 px) from every object pixel, the COCO boxes (and, for Mask
+#   R-CNN, the masks) of the generator, at the size they are drawn (the
+#   Resize, by 1.0, records the scale factor the detectors' post-processing
+#   reads);
 # - schedule: AdamW lr 1e-2 (weight decay 1e-4, the segmentation fragment's),
 #   gradient clipping at norm 10, linear warm-up over the first 10 % of the
 #   iterations, cosine to 0, batch 8; context_benchmark.py sets the
@@ -12,18 +16,17 @@
 #   modules stayed at chance).
 _base_ = ['./schedule_key.py']
 data_root = 'data/context_key'
-img_size = (96, 96)
 metainfo = dict(classes=('red', 'green', 'blue'),
                 palette=[(230, 30, 30), (30, 200, 30), (40, 60, 230)])
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=img_size, keep_ratio=True),
+    dict(type='Resize', scale_factor=1.0, keep_ratio=True),
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=img_size, keep_ratio=True),
+    dict(type='Resize', scale_factor=1.0, keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))

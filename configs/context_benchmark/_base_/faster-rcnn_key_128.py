@@ -5,9 +5,10 @@
 # The blocks act on a top-down FPN level before it is upsampled, so the trunk
 # needs a second stage, and the key has to lie farther away:
 # - data: the key scenes at 128 x 128, every object pixel more than 64 px
-#   from the key (mmctx.analysis.context_benchmark.KEY_DISTANCE), the same
-#   discs (14-30 px: small objects here); schedule and optimiser as for every
-#   detection row (det_data_key_96.py: AdamW lr 1e-2, batch 8, 1200 its);
+#   from the key (mmctx.analysis.context_benchmark.KEY_DISTANCE; the tool
+#   draws them, the pipeline takes them at their size), the same discs (14-30 px:
+#   small objects here); schedule and optimiser as for every detection row
+#   (det_data_key_96.py: AdamW lr 1e-2, batch 8, 1200 its);
 # - backbone: det_trunk_key_96.py's ResNet-50 layout at width 16 with its
 #   first two stages, C2 (stride 4, 64 channels, 32 x 32) and C3 (stride 8,
 #   128 channels, 16 x 16), BN, from scratch;
@@ -21,23 +22,6 @@
 # sees 53 px (receptive_radius), a box corner lies at most 4.4 px from its
 # disc (tests/test_tools/test_context_benchmark.py).
 _base_ = ['./det_data_key_96.py', './rcnn_key.py']
-img_size = (128, 128)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=img_size, keep_ratio=True),
-    dict(type='PackDetInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=img_size, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = val_dataloader
 anchors = dict(scales=None, octave_base_scale=4, scales_per_octave=3, ratios=[1.0],
                strides=[4, 8])
 model = dict(

@@ -18,7 +18,7 @@ _base_ = ['./det_data_key_96.py', './rcnn_key.py']
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='Resize', scale={{_base_.img_size}}, keep_ratio=True),
+    dict(type='Resize', scale_factor=1.0, keep_ratio=True),
     dict(type='PackDetInputs')
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
