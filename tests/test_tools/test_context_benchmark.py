@@ -480,3 +480,23 @@ def test_committed_results_are_the_table_of_their_records():
         readme = f.read()
     block = readme.split('<!-- context-benchmark -->\n')[1].split('<!-- /context-benchmark -->')[0]
     assert block == table
+
+
+def test_committed_six_seed_self_attention_table_extends_the_main_one():
+    """docs/context_benchmark/results_self-attention-det.md (Lee et al.'s group
+    at seeds 0-5) is the table of its records, and its seeds 0-2 are the main
+    table's runs (taken with --reuse), not new ones."""
+    out = osp.join(REPO, 'docs', 'context_benchmark')
+    with open(osp.join(out, 'results_self-attention-det.json')) as f:
+        six = json.load(f)
+    with open(osp.join(out, 'results_self-attention-det.md')) as f:
+        assert render_table(summarize(six['records'])) == f.read()
+    assert six['seeds'] == [0, 1, 2, 3, 4, 5]
+    rows = {r.key for r in ROWS if r.group == 'Self-attention (det)'}
+    assert {(r['row'], r['seed']) for r in six['records']} == {
+        (row, seed) for row in rows for seed in range(6)}
+    with open(osp.join(out, 'results.json')) as f:
+        main = {(r['row'], r['seed']): r for r in json.load(f)['records']}
+    for r in six['records']:
+        if r['seed'] < 3:
+            assert r == main[r['row'], r['seed']]
