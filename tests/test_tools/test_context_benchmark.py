@@ -17,7 +17,7 @@ from mmctx.analysis.context_benchmark import (KEY_DISTANCE, QUICK_ITERS, QUICK_R
                                               ROWS, Row,
                                               compose_config, det_scores,
                                               object_class_confusion, receptive_radius,
-                                              render_table, seg_confusion, seg_scores,
+                                              render_table, seg_confusion, seg_scores, slug,
                                               summarize, train_and_score)
 
 sys.path.insert(0, osp.join(REPO, 'tools', 'dataset_converters'))
@@ -482,17 +482,19 @@ def test_committed_results_are_the_table_of_their_records():
     assert block == table
 
 
-def test_committed_six_seed_self_attention_table_extends_the_main_one():
-    """docs/context_benchmark/results_self-attention-det.md (Lee et al.'s group
-    at seeds 0-5) is the table of its records, and its seeds 0-2 are the main
-    table's runs (taken with --reuse), not new ones."""
+@pytest.mark.parametrize('group', ['Self-attention (det)', 'GCNL (det)'])
+def test_committed_six_seed_tables_extend_the_main_one(group):
+    """docs/context_benchmark/results_<group>.md (the RetinaNet groups of Lee
+    et al. and Woo et al. at seeds 0-5) is the table of its records, and its
+    seeds 0-2 are the main table's runs (taken with --reuse), not new ones."""
     out = osp.join(REPO, 'docs', 'context_benchmark')
-    with open(osp.join(out, 'results_self-attention-det.json')) as f:
+    name = 'results_' + slug(group)
+    with open(osp.join(out, f'{name}.json')) as f:
         six = json.load(f)
-    with open(osp.join(out, 'results_self-attention-det.md')) as f:
+    with open(osp.join(out, f'{name}.md')) as f:
         assert render_table(summarize(six['records'])) == f.read()
     assert six['seeds'] == [0, 1, 2, 3, 4, 5]
-    rows = {r.key for r in ROWS if r.group == 'Self-attention (det)'}
+    rows = {r.key for r in ROWS if r.group == group}
     assert {(r['row'], r['seed']) for r in six['records']} == {
         (row, seed) for row in rows for seed in range(6)}
     with open(osp.join(out, 'results.json')) as f:
