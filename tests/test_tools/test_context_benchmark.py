@@ -350,7 +350,7 @@ def test_every_row_composes_from_its_paper_config():
             assert (cfg.model.get('bbox_head') or cfg.model.roi_head.bbox_head).type == head
             neck = cfg.model.neck
             assert tuple(n.type for n in (neck if isinstance(neck, list) else [neck])) == necks
-            stages = 2 if row.group == 'ENL (det)' else 1
+            stages = 2 if row.fragment == 'faster-rcnn-c3' else 1
             assert cfg.model.backbone.depth == 50 and cfg.model.backbone.num_stages == stages
         assert cfg.train_dataloader.dataset.data_root == f'/data/{row.data_dir}'
         resize = [(t.get('scale'), t.get('scale_factor')) for t in cfg.train_dataloader.dataset
@@ -420,7 +420,8 @@ def test_context_head_reads_the_key_the_floor_cannot(key_scenes, tmp_path):
 def test_the_tool_takes_recorded_runs_instead_of_training(tmp_path):
     """``--reuse results.json``: a run recorded there (same row, seed and
     iterations) is not trained again; it is copied to the work directory (a
-    later call finds it) and enters the table as it was recorded."""
+    later call finds it) and enters the table as it was recorded, labelled as
+    its row is now."""
     import importlib.util
     spec = importlib.util.spec_from_file_location(
         'context_benchmark_tool', osp.join(REPO, 'tools', 'analysis_tools', 'context_benchmark.py'))
