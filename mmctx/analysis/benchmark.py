@@ -318,52 +318,65 @@ QUICK_ATTENTION_CASES = [('small, equal widths', 4, 64, 32, 32),
 
 
 def attention_impl_sweep(cases=ATTENTION_CASES, threads: Sequence[int] = (1, ),
-                         repeat: int = 3, dtype: torch.dtype = torch.float32,
+                         repeat: int = 3, dtypes: Sequence[torch.dtype] = (torch.float32, ),
                          passes: Sequence[str] = ('forward', 'forward_backward'),
-                         log=print) -> List[Dict]:
-    """Fused against explicit softmax attention (CPU), interleaved.
+                         device: str = 'cpu', memory: bool = False, log=print) -> List[Dict]:
+    """Fused against explicit softmax attention on ``device``, interleaved.
 
-    One row per case, pass (inference, or forward + backward of the sum) and
-    thread count: the median times of both paths, the path
+    One row per case, dtype, pass (inference, or forward + backward of the
+    sum) and thread count: the median times of both paths (and, with
+    ``memory``, their peak memory in MiB,
+    :func:`mmctx.analysis.memory.peak_memory`), the path
     :func:`~mmctx.models.layers.attention.resolve_impl` names (``auto``), the
     faster one, and whether they agree.
     """
     from mmctx.models.layers.attention import resolve_impl, softmax_attention
+
+    from .memory import peak_memory
     rows = []
     saved = torch.get_num_threads()
     try:
         for label, groups, n, e, ev in cases:
-            g = torch.Generator().manual_seed(0)
-            q, k = (torch.randn(groups, 1, n, e, generator=g, dtype=dtype) for _ in range(2))
-            v = torch.randn(groups, 1, n, ev, generator=g, dtype=dtype)
-            for t in (q, k, v):
-                t.requires_grad_(True)
+            for dtype in dtypes:
+                g = torch.Generator().manual_seed(0)
+                q, k = (torch.randn(groups, 1, n, e, generator=g).to(device, dtype)
+                        for _ in range(2))
+                v = torch.randn(groups, 1, n, ev, generator=g).to(device, dtype)
+                for t in (q, k, v):
+                    t.requires_grad_(True)
 
-            def call(impl, backward):
-                def run():
-                    if backward:
-                        softmax_attention(q, k, v, e**-0.5, impl=impl).sum().backward()
-                        return
-                    with torch.no_grad():
-                        softmax_attention(q, k, v, e**-0.5, impl=impl)
-                return run
+                def call(impl, backward):
+                    def run():
+                        if backward:
+                            softmax_attention(q, k, v, e**-0.5, impl=impl).sum().backward()
+                            for t in (q, k, v):
+                                t.grad = None
+                            return
+                        with torch.no_grad():
+                            softmax_attention(q, k, v, e**-0.5, impl=impl)
+                    return run
 
-            for n_threads in threads:
-                torch.set_num_threads(n_threads)
-                for pass_ in passes:
-                    backward = pass_ == 'forward_backward'
-                    fused, explicit = time_interleaved(
-                        [call('fused', backward), call('explicit', backward)], repeat)
-                    auto = resolve_impl('cpu', dtype, groups, n, n, e, ev, grad=backward)
-                    fastest = 'fused' if fused <= explicit else 'explicit'
-                    rows.append(dict(case=label, groups=groups, tokens=n, qk_width=e,
-                                     v_width=ev, dtype=str(dtype).replace('torch.', ''),
-                                     threads=n_threads, **{'pass': pass_},
-                                     fused_ms=fused * 1e3, explicit_ms=explicit * 1e3,
-                                     auto=auto, fastest=fastest,
-                                     auto_is_fastest=auto == fastest))
-                    log(f'{label} ({pass_}, {n_threads} thr): fused {fused * 1e3:.1f} ms, '
-                        f'explicit {explicit * 1e3:.1f} ms, auto -> {auto}')
+                for n_threads in threads:
+                    torch.set_num_threads(n_threads)
+                    for pass_ in passes:
+                        backward = pass_ == 'forward_backward'
+                        runs = [call('fused', backward), call('explicit', backward)]
+                        fused, explicit = time_interleaved(runs, repeat, device=device)
+                        mems = ([peak_memory(run, device) / 2**20 for run in runs]
+                                if memory else [None, None])
+                        auto = resolve_impl(device, dtype, groups, n, n, e, ev, grad=backward)
+                        fastest = 'fused' if fused <= explicit else 'explicit'
+                        rows.append(dict(case=label, groups=groups, tokens=n, qk_width=e,
+                                         v_width=ev, dtype=str(dtype).replace('torch.', ''),
+                                         device=torch.device(device).type,
+                                         threads=n_threads, **{'pass': pass_},
+                                         fused_ms=fused * 1e3, explicit_ms=explicit * 1e3,
+                                         fused_mb=mems[0], explicit_mb=mems[1],
+                                         auto=auto, fastest=fastest,
+                                         auto_is_fastest=auto == fastest))
+                        log(f'{label} ({rows[-1]["dtype"]}, {pass_}, {n_threads} thr): '
+                            f'fused {fused * 1e3:.2f} ms, explicit {explicit * 1e3:.2f} ms, '
+                            f'auto -> {auto}')
     finally:
         torch.set_num_threads(saved)
     return rows

@@ -290,6 +290,11 @@ def test_attention_sweep_reports_the_auto_choice(tmp_path, tool):
         assert row['fastest'] == ('fused' if row['fused_ms'] <= row['explicit_ms']
                                   else 'explicit')
         assert row['auto_is_fastest'] == (row['auto'] == row['fastest'])
+        assert row['device'] == 'cpu' and row['dtype'] == 'float32'
+        # the matrix of the explicit path (4 x 64 x 64 floats) is in its peak
+        assert row['explicit_mb'] >= 4 * 64 * 64 * 4 / 2**20
+        assert row['fused_mb'] > 0
     assert [r['auto'] for r in rows] == ['fused', 'fused', 'explicit', 'explicit']
-    with open(osp.join(tmp_path, 'attention_impls.csv')) as f:
+    with open(osp.join(tmp_path, 'attention_impls_cpu.csv')) as f:
         assert [r['pass'] for r in csv.DictReader(f)] == [r['pass'] for r in rows]
+

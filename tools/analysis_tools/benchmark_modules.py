@@ -33,7 +33,8 @@ paper's memory / GFLOPs / time and ``vs_paper`` (our gflops / paper's).
 ``.json`` / ``.png`` (default to ``docs/benchmarks``): one row per (block,
 peer, size, pass, threads) with mmctx's and the peer's median time and peak
 memory and their ratios (mmctx / peer), and a summary against the best peer.
-``--kind attention`` writes ``attention_impls.csv`` / ``.json``.
+``--kind attention`` writes ``attention_impls_<device>.csv`` / ``.json`` (``--dtypes``
+ float32 float16 bfloat16 for several; time and peak memory of each path).
 """
 import argparse
 import csv
@@ -57,8 +58,10 @@ PEER_COLUMNS = ('block', 'peer', 'input', 'pass', 'threads', 'device', 'ours_ms'
                 'time_ratio', 'ours_mb', 'peer_mb', 'memory_ratio', 'check_rel', 'note')
 SUMMARY_COLUMNS = ('block', 'input', 'pass', 'threads', 'best_peer_time', 'time_ratio',
                    'best_peer_memory', 'memory_ratio')
-ATTENTION_COLUMNS = ('case', 'groups', 'tokens', 'qk_width', 'v_width', 'dtype', 'threads', 'pass',
-                     'fused_ms', 'explicit_ms', 'auto', 'fastest', 'auto_is_fastest')
+ATTENTION_COLUMNS = ('case', 'groups', 'tokens', 'qk_width', 'v_width', 'dtype', 'device',
+                     'threads', 'pass', 'fused_ms', 'explicit_ms', 'fused_mb', 'explicit_mb',
+                     'auto', 'fastest', 'auto_is_fastest')
+DTYPES = dict(float32=torch.float32, float16=torch.float16, bfloat16=torch.bfloat16)
 
 
 def parse_args(argv=None):
@@ -88,6 +91,8 @@ def parse_args(argv=None):
     parser.add_argument('--plot-metric', default='gflops',
                         choices=['gflops', 'gmacs', 'time_ms', 'memory_mb'])
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--dtypes', nargs='+', default=['float32'], choices=list(DTYPES),
+                        help='--kind attention: the dtypes of q, k and v')
     parser.add_argument('--repeat', type=int, default=5,
                         help='timed runs per entry (0: no timing, memory and FLOPs only)')
     parser.add_argument('--no-memory', action='store_true',
@@ -212,11 +217,13 @@ def main_peers(args):
 def main_attention(args):
     cases = QUICK_ATTENTION_CASES if args.quick else ATTENTION_CASES
     rows = attention_impl_sweep(cases, threads=args.threads, repeat=args.repeat,
-                                passes=args.passes)
+                                dtypes=[DTYPES[d] for d in args.dtypes], passes=args.passes,
+                                device=args.device, memory=not args.no_memory)
     print(format_table(rows, ATTENTION_COLUMNS))
     out_dir = args.out_dir or 'work_dirs/benchmark_modules'
     os.makedirs(out_dir, exist_ok=True)
-    write_rows(rows, ATTENTION_COLUMNS, osp.join(out_dir, 'attention_impls'))
+    device = torch.device(args.device).type
+    write_rows(rows, ATTENTION_COLUMNS, osp.join(out_dir, f'attention_impls_{device}'))
     print(f'results written to {out_dir}')
     return rows
 
