@@ -298,3 +298,21 @@ def test_attention_sweep_reports_the_auto_choice(tmp_path, tool):
     with open(osp.join(tmp_path, 'attention_impls_cpu.csv')) as f:
         assert [r['pass'] for r in csv.DictReader(f)] == [r['pass'] for r in rows]
 
+
+def test_committed_cuda_sweep_is_the_rule_of_resolve_impl():
+    """docs/benchmarks/attention_impls_cuda_nvidia-h200.json (an H200, three
+    dtypes): its auto column is what resolve_impl says now, and where that is
+    not the faster path it costs at most 10 % more time."""
+    from mmctx.models.layers.attention import resolve_impl
+    with open(osp.join(REPO, 'docs', 'benchmarks', 'attention_impls_cuda_nvidia-h200.json')) as f:
+        rows = json.load(f)
+    assert {r['dtype'] for r in rows} == {'float32', 'float16', 'bfloat16'}
+    assert len(rows) == 66 and all(r['device'] == 'cuda' for r in rows)
+    for row in rows:
+        grad = row['pass'] == 'forward_backward'
+        auto = resolve_impl('cuda', getattr(torch, row['dtype']), row['groups'], row['tokens'],
+                            row['tokens'], row['qk_width'], row['v_width'], grad=grad)
+        assert auto == row['auto'], row['case']
+        times = dict(fused=row['fused_ms'], explicit=row['explicit_ms'])
+        assert times[auto] <= 1.10 * min(times.values()), (row['case'], row['dtype'], grad)
+    assert sum(r['auto_is_fastest'] for r in rows) == 65

@@ -23,12 +23,33 @@ padded product costs 2 max(E, Ev) instead of E + Ev multiply-adds per
 logit, which is why 'auto' takes the explicit path where that waste
 outweighs the N x N matrix.
 
-The rule of :func:`resolve_impl` (CPU, one thread; measured with
-``python tools/analysis_tools/benchmark_modules.py --kind attention`` and,
-for backward, the per-thread CPU time of both paths):
+The rule of :func:`resolve_impl` (rules 2-4: the CPU, one thread, measured
+with ``python tools/analysis_tools/benchmark_modules.py --kind attention``
+and, for backward, the per-thread CPU time of both paths; rule 1: CUDA):
 
-1. not the CPU (CUDA) -> 'fused' (flash / memory-efficient kernels; on
-   CUDA unequal widths are padded only where :func:`pads_to_one_width` says);
+1. CUDA (measured on an NVIDIA H200, torch 2.11, with ``--kind attention
+   --device cuda --dtypes float32 float16 bfloat16``:
+   ``docs/benchmarks/attention_impls_cuda_nvidia-h200.csv``); unequal widths
+   are padded only where :func:`pads_to_one_width` says:
+
+   a. the matrices (groups x Nq x Nk) hold more than 2**28 elements (one
+      128 x 128 map's, 1 GiB in float32) -> 'fused': the memory bound;
+   b. at most 2500 keys per group (ISA's 64- and 256-token groups) ->
+      'fused' (0.31-1.00x the explicit path's time, float32 too; once
+      1.05x: the 256-token groups at 128 x 128 in float32 inference);
+   c. float16 / bfloat16 with both widths <= 256 (the flash kernel) ->
+      'fused' (0.14-0.60x the explicit time: NL at 64 x 64, SA at 97 x 97
+      with value C/2);
+   d. float16 / bfloat16 inference with a wider side -> 'fused' (SDPA's
+      memory-efficient kernel, 0.53-0.66x: NL at C = 1024, SA value C);
+   e. otherwise -> 'explicit': float32 (the memory-efficient kernel took
+      1.05-1.45x the explicit path's time in inference and 1.66-2.79x with
+      the backward: NL at 64 x 64 and 50 x 68, SA at 97 x 97) and
+      half-precision training with a width > 256 (3.0-3.2x: 5.04 against
+      1.66 ms for NL at C = 1024 in float16). The explicit path's memory is
+      then the peers' (mmcv's, mmseg's, timm's form the matrix too);
+      ``impl='fused'`` keeps 0.05-0.55x of it at 1.1-2.4x the time
+      (``docs/benchmarks/peers_cuda_nvidia-h200.md``);
 2. float16 / bfloat16 -> 'fused' (the explicit path computes its logits in
    float32 and was 11-22x slower on the CPU at the blocks' sizes);
 3. E == Ev -> 'fused' (no padding; 1.05-2.5x faster than explicit at the
@@ -60,7 +81,9 @@ __all__ = [
 ATTENTION_IMPLS = ('fused', 'explicit', 'auto')
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 
-# resolve_impl's thresholds (module docstring, rule 4)
+# resolve_impl's thresholds (module docstring, rules 1 and 4)
+CUDA_EXPLICIT_MAX_ELEMENTS = 2**28
+FLASH_MAX_WIDTH = 256
 SMALL_GROUP_KEYS = 2500
 PAD_WASTE_SMALL_GROUPS = 128
 PAD_WASTE_LARGE = 384
@@ -82,7 +105,11 @@ def resolve_impl(device: str, dtype: torch.dtype, groups: int, num_queries: int,
     the query and key counts, the widths of q / k and of v, and whether a
     backward pass will follow (``grad``).
     """
-    if torch.device(device).type != 'cpu' or dtype in LOW_PRECISION:
+    device_type = torch.device(device).type
+    if device_type == 'cuda':
+        return _resolve_cuda(dtype, groups * num_queries * num_keys, num_keys,
+                             max(qk_width, v_width), grad)
+    if device_type != 'cpu' or dtype in LOW_PRECISION:
         return 'fused'
     waste = abs(qk_width - v_width)
     if waste == 0 or groups * num_queries * num_keys > EXPLICIT_MAX_ELEMENTS:
@@ -91,6 +118,16 @@ def resolve_impl(device: str, dtype: torch.dtype, groups: int, num_queries: int,
         return 'explicit'
     limit = PAD_WASTE_SMALL_GROUPS if num_keys <= SMALL_GROUP_KEYS else PAD_WASTE_LARGE
     return 'explicit' if waste > limit else 'fused'
+
+
+def _resolve_cuda(dtype: torch.dtype, elements: int, num_keys: int, width: int,
+                  grad: bool) -> str:
+    """Rule 1 of the module docstring: CUDA."""
+    if elements > CUDA_EXPLICIT_MAX_ELEMENTS or num_keys <= SMALL_GROUP_KEYS:
+        return 'fused'
+    if dtype in LOW_PRECISION and (width <= FLASH_MAX_WIDTH or not grad):
+        return 'fused'
+    return 'explicit'
 
 
 def compute_dtype(t: torch.Tensor) -> torch.dtype:
@@ -172,7 +209,7 @@ def pads_to_one_width(device: str, dtype: torch.dtype, width_qk: int, width_v: i
         return True
     if width_qk % 8 or width_v % 8:
         return True
-    return dtype in LOW_PRECISION and max(width_qk, width_v) <= 256
+    return dtype in LOW_PRECISION and max(width_qk, width_v) <= FLASH_MAX_WIDTH
 
 
 def _unit_last_stride(t: torch.Tensor) -> torch.Tensor:

@@ -213,14 +213,45 @@ def test_resolve_impl_follows_the_written_rule(shape, expected):
     assert resolve_impl('cpu', torch.float64, *shape) == expected
     for dtype in (torch.float16, torch.bfloat16):  # rule 2
         assert resolve_impl('cpu', dtype, *shape) == 'fused'
-    assert resolve_impl('cuda', torch.float32, *shape) == 'fused'  # rule 1
-    assert resolve_impl('cuda:1', torch.float32, *shape) == 'fused'
     # rule 4a: with a backward to come, unequal widths take the explicit path
     # while the matrices hold at most 2**26 elements
     groups, nq, nk, e, ev = shape
     small = groups * nq * nk <= 2**26
     assert resolve_impl('cpu', torch.float32, *shape, grad=True) == (
         'explicit' if e != ev and small else 'fused')
+
+
+# (groups, Nq, Nk, E, Ev) -> the path rule 1 names on CUDA for float32 and
+# half precision, inference and training (docs/benchmarks/attention_impls_cuda_*)
+AUTO_CUDA = [
+    # NL embedded Gaussian, C=256, 64x64: flash in half precision (1c)
+    ((1, 4096, 4096, 128, 128), dict(fp32='explicit', half='fused', half_grad='fused')),
+    # NL embedded Gaussian, C=1024, 50x68: width 512 > 256 (1d / 1e)
+    ((1, 3400, 3400, 512, 512), dict(fp32='explicit', half='fused', half_grad='explicit')),
+    ((1, 4096, 4096, 256, 128), dict(fp32='explicit', half='fused', half_grad='fused')),
+    ((1, 3400, 3400, 1024, 512), dict(fp32='explicit', half='fused', half_grad='explicit')),
+    # ISA's groups: at most 2500 keys (1b)
+    ((64, 256, 256, 256, 512), dict(fp32='fused', half='fused', half_grad='fused')),
+    ((256, 64, 64, 256, 512), dict(fp32='fused', half='fused', half_grad='fused')),
+    ((1, 2500, 2500, 512, 512), dict(fp32='fused', half='fused', half_grad='fused')),
+    ((1, 2501, 2501, 512, 512), dict(fp32='explicit', half='fused', half_grad='explicit')),
+    # SA 97x97, value C / value C/2
+    ((1, 9409, 9409, 256, 512), dict(fp32='explicit', half='fused', half_grad='explicit')),
+    ((1, 9409, 9409, 256, 256), dict(fp32='explicit', half='fused', half_grad='fused')),
+    # 128x128: 2**28 elements, the bound, still explicit; one more group is not (1a)
+    ((1, 16384, 16384, 256, 512), dict(fp32='explicit', half='fused', half_grad='explicit')),
+    ((2, 16384, 16384, 256, 512), dict(fp32='fused', half='fused', half_grad='fused')),
+]
+
+
+@pytest.mark.parametrize('shape,expected', AUTO_CUDA)
+def test_resolve_impl_on_cuda_follows_rule_1(shape, expected):
+    for device in ('cuda', 'cuda:1'):
+        for grad in (False, True):
+            assert resolve_impl(device, torch.float32, *shape, grad=grad) == expected['fp32']
+        for dtype in (torch.float16, torch.bfloat16):
+            assert resolve_impl(device, dtype, *shape) == expected['half']
+            assert resolve_impl(device, dtype, *shape, grad=True) == expected['half_grad']
 
 
 def test_check_impl_accepts_auto():
