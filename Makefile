@@ -46,16 +46,17 @@ test: env
 	exit $$rc
 
 # make bench-gpu: on a machine with an NVIDIA GPU, the CUDA environment
-# (tools/setup_env_cuda.sh -> .venv-cuda), the OCNet Table 4 module table, the
+# (tools/setup_env_cuda.sh -> .venv-cuda), the OCNet Table 4 module table, every
+# block beside its peers with the fused / explicit attention sweep, the
 # training / inference cost of each paper's configs and a one-iteration fp16
 # AMP check, reported in docs/benchmarks/cuda_<device>.{md,csv} (see
 # docs/benchmarks/README.md). Each step is skipped when its results exist.
-#   STEPS=env,modules,cost,amp   the steps to run (a subset, in this order)
-#   FORCE=1                      re-run steps whose results exist
-#   DRY_RUN=1                    every step on the CPU at tiny sizes, nothing
-#                                installed, results in work_dirs/bench_gpu_dry
-#   BENCH_ARGS="--configs ocnet" more options of tools/analysis_tools/bench_gpu.py
-STEPS ?= env,modules,cost,amp
+#   STEPS=env,modules,peers,cost,amp   the steps to run (a subset, in this order)
+#   FORCE=1                            re-run steps whose results exist
+#   DRY_RUN=1                          every step on the CPU at tiny sizes, nothing
+#                                      installed, results in work_dirs/bench_gpu_dry
+#   BENCH_ARGS="--configs ocnet"       more options of tools/analysis_tools/bench_gpu.py
+STEPS ?= env,modules,peers,cost,amp
 DRY_RUN ?= 0
 FORCE ?= 0
 CUDA_VENV ?= $(CURDIR)/.venv-cuda

@@ -10,14 +10,17 @@
 # manylinux2014_x86_64 ...`, see docs/benchmarks/README.md): the mmcv 2.1.0
 # sdist (`pip download --no-deps --no-binary :all: mmcv==2.1.0`) and the wheels
 # of mmengine, mmdet, mmsegmentation, their pure-Python needs and setuptools<70
-# (mmcv's setup.py imports pkg_resources).
+# (mmcv's setup.py imports pkg_resources); timm 1.0.31 (requirements-benchmark.txt)
+# as well for the peers step's timm rows (timm's own needs, torchvision among
+# them, must be the machine's).
 #
 # Steps: the wheels go into $SITE (--no-deps, nothing resolved); mmcv is built
 # twice in place from the sdist, at once with its CPU ops (enough for the module
 # table: mmdet needs mmcv.ops importable) and, niced, in the background with
 # its CUDA ops for the GPU's compute capability (the cost and AMP steps run
-# mmcv's CUDA nms / roi_align); then bench_gpu.py's modules, cost and amp steps,
-# cost / AMP within the time left (BUDGET_S in all, default 3600) and the report.
+# mmcv's CUDA nms / roi_align); then bench_gpu.py's modules step (meanwhile),
+# and once the CUDA build is done its peers, cost and amp steps, cost / AMP
+# within the time left (BUDGET_S in all, default 3600), and the report.
 #
 # Environment: SITE (default /tmp/mmctx-site), BUILD (default /tmp/mmctx-mmcv),
 # WORK_DIR (default work_dirs/bench_gpu), REPORT_DIR (default docs/benchmarks),
@@ -60,7 +63,7 @@ log "mmcv with CUDA ops built"
 export PYTHONPATH="$SITE:$BUILD/cuda/mmcv-2.1.0:$REPO"
 python3 -c "import torch; from mmcv.ops import nms; b = torch.rand(50, 4, device='cuda') * 50; b[:, 2:] += b[:, :2]; nms(b, torch.rand(50, device='cuda'), 0.5)" \
     || die "mmcv's CUDA nms does not run"
-for step in cost amp; do
+for step in peers cost amp; do
     [ "$(left)" -gt 60 ] || { log "BUDGET_S spent: $step not started"; continue; }
     "${BENCH[@]}" --steps "$step" --budget-s "$(( $(left) - 30 ))" || die "the $step step failed"
 done

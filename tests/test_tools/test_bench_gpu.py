@@ -226,7 +226,7 @@ def test_make_target_wiring():
     assert '.venv/bin/python' in out           # the CPU environment
     args, out = make_command('FORCE=1')
     assert '--dry-run' not in args and '--force' in args
-    assert args[args.index('--steps') + 1] == 'env,modules,cost,amp'
+    assert args[args.index('--steps') + 1] == 'env,modules,peers,cost,amp'
     assert 'python3' in out and '.venv-cuda' in out
 
 
@@ -259,6 +259,21 @@ def test_dry_run_runs_every_step_and_resumes(tmp_path):
     assert ('SA', 'fused', 'bf16') in by and float(by[('SA', 'fused', 'bf16')]['time_ms']) > 0
     assert (work / 'modules_sweep.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
+    # peers: the dry run's two comparisons at the quick sizes, outputs checked
+    # equal, both passes; the attention sweep in fp32 and bf16 beside the rule
+    peers = rows('peers.csv')
+    assert {(r['peer'], r['pass']) for r in peers} == {
+        (p, s) for p in ('mmcv ContextBlock', 'mmseg ISAHead relations')
+        for s in ('forward', 'forward_backward')}
+    for row in peers:
+        assert float(row['check_rel']) <= 1e-5 and float(row['time_ratio']) > 0, row
+        assert float(row['ours_mb']) > 0 and float(row['peer_mb']) > 0
+    sweep = rows('attention_impls.csv')
+    assert {r['dtype'] for r in sweep} == {'float32', 'bfloat16'}
+    assert len(sweep) == 2 * 2 * 2  # quick cases x dtypes x passes
+    for row in sweep:
+        assert row['auto_is_fastest'] == str(row['auto'] == row['fastest'])
+
     # cost: a train and an inference time per config, CPU memory unknown
     cost = rows('cost.csv')
     assert [r['config'] for r in cost] == ['mask-rcnn_r50-syncbn_fpn_1x_coco.py',
@@ -280,18 +295,20 @@ def test_dry_run_runs_every_step_and_resumes(tmp_path):
 
     # the report: into the work dir, never docs/
     report = (work / 'cpu_dry-run.md').read_text()
-    for title in ('## Blocks and heads', '## Training and inference cost',
-                  '## Mixed precision'):
+    for title in ('## Blocks and heads', '## mmctx beside its peers', '## Softmax attention',
+                  '## Training and inference cost', '## Mixed precision'):
         assert title in report
+    hits = sum(r['auto_is_fastest'] == 'True' for r in sweep)
+    assert f'names the faster path in {hits} of 8 rows' in report
     assert 'ISA (8x8) / SA' in report and 'OCNet Fig. 4' in report
     with open(work / 'cpu_dry-run.csv') as f:
         tables = {r['table'] for r in csv.DictReader(f)}
-    assert tables == {'environment', 'modules', 'cost', 'amp'}
+    assert tables == {'environment', 'modules', 'peers', 'attention', 'cost', 'amp'}
 
     # resumable: finished steps are skipped; a lost cost.csv is rebuilt from the
     # rows kept per config, without measuring again
     (work / 'cost.csv').unlink()
-    proc = subprocess.run([*cmd, '--steps', 'modules,cost,amp'], cwd=REPO, env=env,
+    proc = subprocess.run([*cmd, '--steps', 'modules,peers,cost,amp'], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=600)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]

@@ -15,6 +15,11 @@ modules  Yuan et al., "OCNet: Object Context for Semantic Segmentation", Table 4
          attention, in fp32 and under fp16 / bf16 autocast: peak memory, GFLOPs,
          median time; the ``--sizes`` GFLOPs sweep as a PNG; ratios ISA / SA,
          GC / NL, ENL / NL beside the paper's.
+peers    every block beside its peers (mmcv, mmseg, timm where installed, the
+         OCNet authors' released blocks; :mod:`mmctx.analysis.peers`) in fp32,
+         inference and forward + backward, at the papers' sizes, and the
+         fused-against-explicit softmax-attention sweep in fp32 / fp16 / bf16
+         behind ``impl='auto'``'s CUDA rule (whether it names the faster path).
 cost     training and inference cost of each paper's baseline and module configs
          at the papers' input sizes on synthetic batches
          (:mod:`mmctx.analysis.training_cost`): seconds per iteration, peak GB,
@@ -55,13 +60,15 @@ import sys
 import time
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-STEPS = ('env', 'modules', 'cost', 'amp')
+STEPS = ('env', 'modules', 'peers', 'cost', 'amp')
 
 # Yuan et al. (OCNet) Fig. 4, 1 x 512 x 128 x 128, Titan XP: ISA / SA ratios.
 PAPER_FIG4_ISA_SA = dict(memory=0.102, gflops=0.246, time=0.5)
 # The dry run's blocks and heads: the pairs of the ratio table and one head pair.
 DRY_RUN_MODULES = ('SA', 'ISA (8x8)', 'GC (r=16)', 'NL (embedded Gaussian)', 'ENL (efficient)',
                    'NL (explicit ENL family)', 'Base-OC (SA)', 'Base-OC (ISA)')
+# The dry run's peer comparisons (names as mmctx.analysis.peers.select takes them).
+DRY_RUN_PEERS = ('mmcv ContextBlock', 'ISAHead relations')
 # Block pairs whose ratio the papers argue about: (numerator, denominator, source).
 RATIO_PAIRS = [
     ('ISA (8x8)', 'SA', 'OCNet Fig. 4: memory 10.2 %, GFLOPs 24.6 %, time ~50 %'),
@@ -95,6 +102,9 @@ def parse_args(argv=None):
     parser.add_argument('--modules', nargs='+', default=None,
                         help='module table: only these blocks / heads (names as in '
                         'mmctx.analysis.benchmark, e.g. "ISA (8x8)" "Base-OC (ISA)")')
+    parser.add_argument('--peers', nargs='+', default=None,
+                        help='peers: only comparisons whose block or peer contains one of '
+                        'these (mmctx.analysis.peers), e.g. "ContextBlock" "ISA"')
     parser.add_argument('--iters', type=int, default=None,
                         help='timed iterations per config (default 5; dry run 1)')
     parser.add_argument('--repeat', type=int, default=None,
@@ -309,6 +319,33 @@ def step_modules(args, device):
     write_csv(osp.join(args.work_dir, 'modules_sweep.csv'), sweep_rows)
     write_csv(out_csv, rows)
     log('modules', f'{len(rows)} rows -> {out_csv}')
+
+
+# ---------------------------------------------------------------- peers
+def step_peers(args, device):
+    import torch
+
+    from mmctx.analysis import peers as peer_bench
+    from mmctx.analysis.benchmark import (ATTENTION_CASES, QUICK_ATTENTION_CASES,
+                                          attention_impl_sweep)
+    comparisons, notes = peer_bench.select(args.peers or (DRY_RUN_PEERS if args.dry_run
+                                                          else None))
+    for note in notes:
+        log('peers', note)
+    if not comparisons:
+        raise SystemExit(f'[bench-gpu peers] --peers {args.peers}: matches no comparison')
+    dtypes = ((torch.float32, torch.bfloat16) if args.dry_run
+              else (torch.float32, torch.float16, torch.bfloat16))
+    sweep = attention_impl_sweep(QUICK_ATTENTION_CASES if args.dry_run else ATTENTION_CASES,
+                                 repeat=args.repeat, dtypes=dtypes, device=device, memory=True,
+                                 log=lambda m: log('peers', m))
+    write_csv(osp.join(args.work_dir, 'attention_impls.csv'), sweep)
+    rows = peer_bench.run_peers(comparisons, peer_bench.QUICK_SIZES if args.dry_run else None,
+                                repeat=args.repeat, device=device,
+                                log=lambda m: log('peers', m))
+    out_csv = osp.join(args.work_dir, 'peers.csv')
+    write_csv(out_csv, rows)
+    log('peers', f'{len(rows)} rows -> {out_csv}')
 
 
 def module_ratios(rows):
@@ -553,6 +590,37 @@ def environment_path(args):
     return osp.join(args.work_dir, 'environment.json')
 
 
+def _peers_lines(peers, sweep):
+    """The report's peers section: every row, and the sweep against impl='auto'."""
+    lines = []
+    if peers:
+        lines += ['## mmctx beside its peers (fp32)', '',
+                  'Outputs checked equal in float64 before timing; interleaved, median time '
+                  '(ms) and allocator peak (MiB); ratios mmctx / peer (below 1: mmctx faster '
+                  'or leaner). Protocol: docs/benchmarks/peers_cpu.md.', '',
+                  _table(['block', 'peer', 'input', 'pass', 'mmctx ms', 'peer ms', 'time',
+                          'mmctx MiB', 'peer MiB', 'memory', 'note'],
+                         [[r['block'], r['peer'], r['input'], r['pass'],
+                           _cell(r.get('ours_ms')), _cell(r.get('peer_ms')),
+                           _cell(r.get('time_ratio')),
+                           _cell(r.get('ours_mb'), '{:.4g}'),
+                           _cell(r.get('peer_mb'), '{:.4g}'),
+                           _cell(r.get('memory_ratio')), _cell(r.get('note'))]
+                          for r in peers]), '']
+    if sweep:
+        hits = sum(r['auto_is_fastest'] == 'True' for r in sweep)
+        lines += ["## Softmax attention: fused against explicit, and `impl='auto'`", '',
+                  f"`resolve_impl` names the faster path in {hits} of {len(sweep)} rows.", '',
+                  _table(['case', 'dtype', 'pass', 'fused ms', 'explicit ms', 'fused MiB',
+                          'explicit MiB', 'auto', 'fastest'],
+                         [[r['case'], r['dtype'], r['pass'], _cell(r['fused_ms'], '{:.3f}'),
+                           _cell(r['explicit_ms'], '{:.3f}'),
+                           _cell(r.get('fused_mb'), '{:.1f}'),
+                           _cell(r.get('explicit_mb'), '{:.1f}'), r['auto'],
+                           r['fastest']] for r in sweep]), '']
+    return lines
+
+
 def write_report(args, device):
     """The report of --work-dir's results; the machine named is the one that measured
     them (environment.json, written when a step runs), else this one."""
@@ -564,6 +632,8 @@ def write_report(args, device):
     modules = read_csv(osp.join(args.work_dir, 'modules.csv'))
     cost, cost_left = _report_rows(args, 'cost')
     amp, amp_left = _report_rows(args, 'amp')
+    peers = read_csv(osp.join(args.work_dir, 'peers.csv'))
+    sweep = read_csv(osp.join(args.work_dir, 'attention_impls.csv'))
     name = report_name(info, args.dry_run)
     os.makedirs(args.report_dir, exist_ok=True)
     md_path = osp.join(args.report_dir, name + '.md')
@@ -607,6 +677,7 @@ def write_report(args, device):
             else:
                 png = 'modules_sweep.png'
             lines += [f'GFLOPs against input size (OCNet Fig. 3): ![sweep]({png})', '']
+    lines += _peers_lines(peers, sweep)
     if cost:
         lines += ['## Training and inference cost per paper', '',
                   'Real configs, synthetic batches of the papers\' input size; train = '
@@ -643,6 +714,8 @@ def write_report(args, device):
         f.write('\n'.join(lines))
     rows = [dict(table='environment', **info)]
     rows += [dict(table='modules', **r) for r in modules]
+    rows += [dict(table='peers', **r) for r in peers]
+    rows += [dict(table='attention', **r) for r in sweep]
     rows += [dict(table='cost', **r) for r in cost]
     rows += [dict(table='amp', **r) for r in amp]
     write_csv(osp.join(args.report_dir, name + '.csv'), rows)
@@ -688,7 +761,7 @@ def main(argv=None):
             raise SystemExit('[bench-gpu] torch sees no CUDA device; on a machine without a GPU '
                              'run `make bench-gpu DRY_RUN=1`')
         device = 'cuda'
-    functions = dict(modules=step_modules, cost=step_cost, amp=step_amp)
+    functions = dict(modules=step_modules, peers=step_peers, cost=step_cost, amp=step_amp)
     for step in rest:
         if step_done(args, step) and not args.force:
             log(step, f'results exist in {args.work_dir} (FORCE=1 re-runs): skipped')
