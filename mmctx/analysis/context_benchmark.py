@@ -304,7 +304,7 @@ def compose_config(row: Row, data_root: str, iters: int, seed: int, work_dir: st
     cfg.train_cfg.val_interval = iters + 1
     cfg.train_cfg.val_begin = iters + 1
     warmup, main = cfg.param_scheduler
-    warmup.end = max(1, iters // 10)
+    warmup.end = max(1, int(iters * cfg.warmup_fraction))
     main.begin, main.end = warmup.end, iters
     cfg.default_hooks.checkpoint.interval = iters + 1
     cfg.randomness = dict(seed=seed, deterministic=False)

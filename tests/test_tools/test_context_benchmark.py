@@ -300,7 +300,8 @@ def test_the_enl_fragment_puts_each_papers_block_on_c3():
 def test_the_detection_fragment_is_design_a():
     """The fragment's settings (configs/context_benchmark/_base_/det_key_96.py)
     on the composed configs: ResNet-50 layout at width 16, its first stage
-    only, P2 only, anchors 16 / 20 / 25 px at stride 4, 1200 iterations."""
+    only, P2 only, anchors 16 / 20 / 25 px at stride 4, 1200 iterations at
+    AdamW lr 5e-3 with a 20 % warm-up."""
     ebfpn = next(r for r in ROWS if r.name == 'RetinaNet EBFPN')
     assert ebfpn.iters == 1200 and ROWS[0].iters == 600
     cfg = compose_config(ebfpn, '/data', ebfpn.iters, 0, '/work')
@@ -318,7 +319,14 @@ def test_the_detection_fragment_is_design_a():
              for i in range(anchors.scales_per_octave)]
     assert np.round(sizes).tolist() == [16, 20, 25]
     assert head.stacked_convs == 1 and head.num_classes == 3
-    assert cfg.train_cfg.max_iters == 1200 and cfg.param_scheduler[0].end == 120
+    # the RetinaNet rows' schedule: AdamW at 5e-3, warm-up over 20 % (240 of
+    # 1200 iterations), then cosine; the Mask R-CNN rows keep the shared 1e-2, 10 %
+    assert cfg.train_cfg.max_iters == 1200
+    assert (cfg.optim_wrapper.optimizer.type, cfg.optim_wrapper.optimizer.lr) == ('AdamW', 5e-3)
+    assert cfg.param_scheduler[0].end == cfg.param_scheduler[1].begin == 240
+    assert cfg.param_scheduler[1].end == 1200
+    mask = compose_config(_det_row('GCNet (det)', 'floor'), '/data', 1200, 0, '/work')
+    assert mask.optim_wrapper.optimizer.lr == 1e-2 and mask.param_scheduler[0].end == 120
     assert cfg.val_evaluator.ann_file == '/data/key/annotations/instances_val.json'
     # Lee et al.'s Adam-then-SGD hook would replace the fragment's AdamW
     gsa = compose_config(_det_row('Self-attention (det)', 'module'), '/data', 10, 0, '/work')
@@ -359,7 +367,10 @@ def test_every_row_composes_from_its_paper_config():
             assert resize == [(None, 1.0)] * 2, row.name
         assert cfg.train_cfg.max_iters == 40 and cfg.randomness.seed == 1
         assert cfg.train_cfg.val_begin > 40  # no validation inside training
-        assert cfg.param_scheduler[0].end == 4 and cfg.param_scheduler[1].end == 40
+        # the warm-up: 10 % of the iterations, 20 % for the RetinaNet rows
+        warmup = 8 if (row.fragment or row.task) == 'det' else 4
+        assert cfg.param_scheduler[0].end == cfg.param_scheduler[1].begin == warmup, row.name
+        assert cfg.param_scheduler[1].end == 40
 
 
 def test_summary_and_table():

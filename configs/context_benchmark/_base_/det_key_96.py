@@ -1,8 +1,15 @@
 # The context benchmark's RetinaNet setting, merged over a paper RetinaNet
 # config by tools/analysis_tools/context_benchmark.py (the paper's detector,
 # neck type and context module stay; data, backbone and sizes shrink to a CPU):
-# - data and schedule: det_data_key_96.py (the key scenes' COCO boxes, AdamW
-#   lr 1e-2, batch 8, 1200 iterations), shared with the Mask R-CNN fragment;
+# - data and schedule: det_data_key_96.py (the key scenes' COCO boxes, AdamW,
+#   batch 8, 1200 iterations), shared with the Mask R-CNN fragment, at half
+#   its peak rate (lr 5e-3, not 1e-2) with twice its warm-up (20 % of the
+#   iterations): at 1e-2, 6 of the 9 RetinaNet module runs at seeds 3-5
+#   ended dead (loss 1.055, recall@0.5 45-59 %), five after blowing up near
+#   the peak (gradient norm 17-31 against the clipping's 10), while the
+#   floor never did; the gentler schedule was fixed on the floor and Lee et
+#   al.'s self-attention (docs/context_benchmark/README.md) and holds for
+#   every RetinaNet row alike;
 # - backbone, neck and anchors: det_trunk_key_96.py, shared with the Mask R-CNN
 #   fragment: mmdet's ResNet-50 layout (Bottleneck, so that the papers' blocks
 #   fit where they plug in), base width 16, its stem and first stage only (C2:
@@ -27,3 +34,7 @@ model = dict(
                    anchor_generator={{_base_.anchors}}),
     test_cfg=dict(nms_pre=1000, score_thr=0.05, nms=dict(type='nms', iou_threshold=0.5),
                   max_per_img=50))
+# the RetinaNet rows' schedule (above): the shared AdamW at half its peak rate,
+# warmed up over 20 % of the iterations (compose_config reads warmup_fraction)
+optim_wrapper = dict(optimizer=dict(lr=5e-3))
+warmup_fraction = 0.2
