@@ -13,8 +13,8 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from mmctx.analysis.context_benchmark import (KEY_DISTANCE, QUICK_ITERS, QUICK_ROWS, REPO,
-                                              ROWS, Row,
+from mmctx.analysis.context_benchmark import (FRAGMENTS, KEY_DISTANCE, QUICK_ITERS,
+                                              QUICK_ROWS, REPO, ROWS, Row,
                                               compose_config, det_scores,
                                               object_class_confusion, receptive_radius,
                                               render_table, seg_confusion, seg_scores, slug,
@@ -368,7 +368,7 @@ def test_every_row_composes_from_its_paper_config():
         assert cfg.train_cfg.max_iters == 40 and cfg.randomness.seed == 1
         assert cfg.train_cfg.val_begin > 40  # no validation inside training
         # the warm-up: 10 % of the iterations, 20 % for the RetinaNet rows
-        warmup = 8 if (row.fragment or row.task) == 'det' else 4
+        warmup = 8 if row.fragment_path == FRAGMENTS['det'] else 4
         assert cfg.param_scheduler[0].end == cfg.param_scheduler[1].begin == warmup, row.name
         assert cfg.param_scheduler[1].end == 40
 
