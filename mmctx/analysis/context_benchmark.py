@@ -1,21 +1,26 @@
 """The context benchmark: does a paper's module let the network use evidence
 beyond its receptive field?
 
-The data are the "key" scenes of ``tools/dataset_converters/make_context_shapes.py``:
-objects drawn alike, their class (one of three) given only by the colour of a
-small key placed farther from every object than the baseline network can
-see. Each row trains one paper's configuration, shrunk to a CPU (the paper
-config, then its fragment, ``configs/context_benchmark/_base_/seg_key_96.py``,
-``det_key_96.py`` (RetinaNet), ``mask-rcnn_key_96.py`` or
-``faster-rcnn_key_128.py``, merged over it: data, backbone width and depth,
-schedule; ``ITERS``: 600 iterations for segmentation, 1200 for detection),
-and scores the part of the task that only context can solve:
+The data are the scenes of ``tools/dataset_converters/make_context_shapes.py``:
+the "key" scenes, objects drawn alike, their class (one of three) given only
+by the colour of a small key placed farther from every object than the
+baseline network can see; and, for the segmentation heads of Yuan et al. and
+Cao et al. (groups "(twins)"), the "twins" scenes, grey discs and squares
+that take the class of the coloured exemplar of their shape, far away (a
+twin must find its like: the evidence differs per object). Each row trains
+one paper's configuration, shrunk to a CPU (the paper config, then its
+fragment, ``configs/context_benchmark/_base_/seg_key_96.py``, ``det_key_96.py``
+(RetinaNet), ``mask-rcnn_key_96.py`` or ``faster-rcnn_key_128.py``, merged
+over it: data, backbone width and depth, schedule; ``ITERS``: 600 iterations
+for segmentation, 1200 for detection), and scores the part of the task that
+only context can solve:
 
-- segmentation: ``context acc`` = the fraction of ground-truth object pixels
-  whose highest logit among the three object classes is the right one (the
-  class given that it is an object; chance 1/3), beside ``object recall``
-  (object pixels predicted as any object class) and the mIoU over background
-  + the three classes;
+- segmentation: ``context acc`` = the fraction of the context-dependent
+  ground-truth object pixels (every object of a key scene, the twins of a
+  twins scene: the scenes' context maps) whose highest logit among the three
+  object classes is the right one (the class given that it is an object;
+  chance 1/3), beside ``object recall`` (object pixels predicted as any
+  object class) and the mIoU over background + the three classes;
 - detection (RetinaNet, or Mask R-CNN's box head, on the one level P2 of a
   one-stage backbone: every FPN level sees the top backbone stage, so the
   stages bound what the floor sees; Levi & Ullman's top-down blocks need a
@@ -26,20 +31,22 @@ and scores the part of the task that only context can solve:
   fraction of the matched objects whose detection has the right class
   (chance 1/3), beside ``recall@0.5`` (objects matched).
 
-The floor is the paper's baseline network (no context module) on the key
-scenes; the ceiling is the same network on the ``--oracle`` scenes, where a
-copy of the key touches each object. ``tools/analysis_tools/context_benchmark.py``
-runs the rows, seeds and the table.
+The floor is the paper's baseline network (no context module) on the
+benchmark's scenes; the ceiling is the same network on the ``--oracle``
+scenes, where a square of the key colour touches each context-dependent
+object. ``tools/analysis_tools/context_benchmark.py`` runs the rows, seeds
+and the table.
 """
 import os.path as osp
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-__all__ = ['Row', 'ROWS', 'KEY_DISTANCE', 'slug', 'QUICK_ROWS', 'QUICK_ITERS', 'compose_config',
-           'seg_confusion', 'object_class_confusion', 'seg_scores', 'train_and_score',
-           'det_scores', 'receptive_radius', 'summarize', 'render_table']
+__all__ = ['Row', 'ROWS', 'KEY_DISTANCE', 'SCENE_SETS', 'slug', 'QUICK_ROWS', 'QUICK_ITERS',
+           'compose_config', 'context_map_path', 'seg_confusion', 'object_class_confusion',
+           'seg_scores', 'train_and_score', 'det_scores', 'receptive_radius', 'summarize',
+           'render_table']
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 NUM_CLASSES = 3
@@ -57,6 +64,10 @@ KEY_DISTANCE = {96: 36, 128: 64}
 #: learns the boxes before the classes, and at 600 iterations neither module
 #: of the detection pilot had left chance (1 seed each)
 ITERS = {'seg': 600, 'det': 1200}
+#: a row's ``data``: the scenes (make_context_shapes.py's ``--scenes``) and
+#: whether they are the oracle's
+SCENE_SETS = {'key': ('key', False), 'oracle': ('key', True),
+              'twins': ('twins', False), 'twins-oracle': ('twins', True)}
 
 
 @dataclass(frozen=True)
@@ -68,7 +79,8 @@ class Row:
         name: the row's label, as the paper names the module.
         config: the paper config it shrinks, relative to the repository.
         task: 'seg' or 'det' (which fragment and which score).
-        data: 'key' (the benchmark) or 'oracle' (the ceiling).
+        data: the scenes, a key of ``SCENE_SETS``: 'key' (the benchmark),
+            'oracle' (its ceiling), 'twins' or 'twins-oracle'.
         paper: the paper's own number for the row (its claim), or ''.
         role: 'floor', 'ceiling' or 'module'.
         overrides: settings merged after the fragment, e.g. dilations scaled
@@ -100,8 +112,8 @@ class Row:
 
     @property
     def data_dir(self) -> str:
-        """The row's scenes under the benchmark's data root: ``data`` ('key'
-        or 'oracle'), with the size appended when it is not 96."""
+        """The row's scenes under the benchmark's data root: ``data`` (a key
+        of ``SCENE_SETS``), with the size appended when it is not 96."""
         return self.data if self.img_size == 96 else f'{self.data}-{self.img_size}'
 
     @property
@@ -248,6 +260,16 @@ ROWS: Sequence[Row] = (
     Row('ENL (det)', '+3 NL, TD, eff (ENL; C3 here)', _ENL.format('-enl-td'), 'det',
         paper='36.59 (APs 20.35)', overrides=_TD_AT_C3, fragment='faster-rcnn-c3'),
 )
+#: the twins scenes (module docstring) for the segmentation heads of Yuan et
+#: al. and Cao et al.: their key rows, the floor's ceiling on the twins'
+#: oracle scenes (the paper configs, fragment and budget of the key rows)
+_TWINS_OF = {'OCNet': ('Dilated FCN (floor)', 'Dilated FCN, oracle key (ceiling)',
+                       'Base-OC (SA)', 'Base-OC (ISA)', 'Pyramid-OC (ISA)', 'ASP-OC (ISA)'),
+             'GCNet': ('FCN-concat baseline (floor)', 'NL head', 'SNL head', 'GC head')}
+ROWS = tuple(ROWS) + tuple(
+    replace(r, group=f'{r.group} (twins)', data='twins-oracle' if r.data == 'oracle' else 'twins')
+    for group, names in _TWINS_OF.items() for name in names
+    for r in ROWS if r.group == group and r.name == name)
 #: ``--quick`` and the test: the floor against one context head
 QUICK_ROWS: Sequence[Row] = (ROWS[0], ROWS[2])
 #: their iterations in ``--quick``: at 300 Base-OC (SA) reads the key on seeds 0, 1 and
@@ -258,6 +280,9 @@ QUICK_ITERS = 300
 GROUP_CLAIMS = {
     'OCNet': 'Yuan et al., OCNet, Table 5: Cityscapes val mIoU',
     'GCNet': 'Cao et al., Global Context Networks, Table 12(a): Cityscapes val mIoU',
+    'OCNet (twins)': 'twins scenes; Yuan et al., OCNet, Table 5: Cityscapes val mIoU',
+    'GCNet (twins)': 'twins scenes; Cao et al., Global Context Networks, Table 12(a): '
+                     'Cityscapes val mIoU',
     'GCNL': 'Woo et al., Global Context and Geometric Priors..., Table 1: Cityscapes mIoU',
     'GCNL (det)': 'Woo et al., Global Context and Geometric Priors..., Table 2: COCO val box AP '
                   'of RetinaNet R-50',
@@ -321,6 +346,7 @@ def train_and_score(cfg, task: str = 'seg'):
     """
     import time
 
+    import cv2
     import torch
     from mmengine.runner import Runner
 
@@ -341,7 +367,14 @@ def train_and_score(cfg, task: str = 'seg'):
                 if task == 'seg':
                     gt = out.gt_sem_seg.data[0].numpy()
                     conf += seg_confusion(out.pred_sem_seg.data[0].numpy(), gt)
-                    object_conf += object_class_confusion(out.seg_logits.data.numpy(), gt)
+                    path = context_map_path(out.img_path)
+                    context = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+                    if context is None:
+                        raise FileNotFoundError(
+                            f'{path}: no context map; scenes written before '
+                            'make_context_shapes.py version 2 have none: write them again')
+                    object_conf += object_class_confusion(out.seg_logits.data.numpy(), gt,
+                                                          context > 0)
                 else:
                     pred, gt = out.pred_instances, out.gt_instances
                     images.append(dict(gt_bboxes=gt.bboxes.numpy(), gt_labels=gt.labels.numpy(),
@@ -360,16 +393,30 @@ def seg_confusion(pred: np.ndarray, gt: np.ndarray, num_classes: int = NUM_CLASS
     return np.bincount(idx, minlength=num_classes ** 2).reshape(num_classes, num_classes)
 
 
-def object_class_confusion(logits: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """``conf[g, p]`` over the ground-truth object pixels (label >= 1): ``p`` is
-    the object class of highest logit, background excluded (0-based).
+def context_map_path(img_path: str) -> str:
+    """The context map of a scene (make_context_shapes.py):
+    ``<root>/images/<split>/<name>`` -> ``<root>/context/<split>/<name>``."""
+    split_dir, name = osp.split(img_path)
+    images_dir, split = osp.split(split_dir)
+    return osp.join(osp.dirname(images_dir), 'context', split, name)
+
+
+def object_class_confusion(logits: np.ndarray, gt: np.ndarray,
+                           context: Optional[np.ndarray] = None) -> np.ndarray:
+    """``conf[g, p]`` over the ground-truth object pixels (label >= 1), those
+    of ``context`` alone if given: ``p`` is the object class of highest
+    logit, background excluded (0-based).
 
     Args:
         logits: (1 + NUM_CLASSES, H, W) segmentation logits.
         gt: (H, W) labels, 0 the background.
+        context: (H, W) bool, the context-dependent pixels (the scene's
+            context map), or None for every object pixel.
     """
     gt = np.asarray(gt)
     obj = (gt >= 1) & (gt <= NUM_CLASSES)
+    if context is not None:
+        obj &= np.asarray(context, bool)
     pred = np.asarray(logits)[1:].argmax(0)[obj]
     return seg_confusion(pred, gt[obj] - 1, NUM_CLASSES)
 

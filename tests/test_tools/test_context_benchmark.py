@@ -14,15 +14,16 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from mmctx.analysis.context_benchmark import (FRAGMENTS, KEY_DISTANCE, QUICK_ITERS,
-                                              QUICK_ROWS, REPO, ROWS, Row,
-                                              compose_config, det_scores,
+                                              QUICK_ROWS, REPO, ROWS, SCENE_SETS, Row,
+                                              compose_config, context_map_path, det_scores,
                                               object_class_confusion, receptive_radius,
                                               render_table, seg_confusion, seg_scores, slug,
                                               summarize, train_and_score)
 
 sys.path.insert(0, osp.join(REPO, 'tools', 'dataset_converters'))
-from make_context_shapes import (CLASSES, KEY_COLOURS, KEY_SIZE, OBJECT_SIZE,  # noqa: E402
-                                 make_context_shapes, make_scene)
+from make_context_shapes import (CLASSES, KEY_COLOURS, KEY_SIZE, NUM_TWINS,  # noqa: E402
+                                 OBJECT_SIZE, make_context_shapes, make_key_scene,
+                                 make_twins_scene)
 
 MIN_DISTANCE = KEY_DISTANCE[96]
 
@@ -42,8 +43,9 @@ def _key_box(img):
 def test_every_object_is_far_from_the_key_and_takes_its_class(seed, size):
     distance = KEY_DISTANCE[size]
     rng = np.random.default_rng(seed)
-    img, masks, label, key_box = make_scene(rng, size, distance)
-    assert 2 <= len(masks) <= 5
+    img, masks, labels, context, (key_box, ) = make_key_scene(rng, size, distance)
+    assert 2 <= len(masks) <= 5 and all(context) and len(set(labels)) == 1
+    label = labels[0]
     found, found_label = _key_box(img)
     assert found_label == label
     # the key found in the pixels is the key the generator reports (noise may
@@ -64,10 +66,10 @@ def test_every_object_is_far_from_the_key_and_takes_its_class(seed, size):
 
 def test_oracle_scenes_put_the_key_next_to_each_object():
     rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
-    plain, masks, label, _ = make_scene(rng_a, 96, MIN_DISTANCE)
-    oracle, masks_b, label_b, _ = make_scene(rng_b, 96, MIN_DISTANCE, oracle=True)
-    assert label == label_b and all((a == b).all() for a, b in zip(masks, masks_b))
-    colour = np.array(KEY_COLOURS[label])
+    plain, masks, labels, _, _ = make_key_scene(rng_a, 96, MIN_DISTANCE)
+    oracle, masks_b, labels_b, _, _ = make_key_scene(rng_b, 96, MIN_DISTANCE, oracle=True)
+    assert labels == labels_b and all((a == b).all() for a, b in zip(masks, masks_b))
+    colour = np.array(KEY_COLOURS[labels[0]])
     for m in masks:
         ys, xs = np.nonzero(m)
         x0, y0 = xs.min(), ys.min()
@@ -92,11 +94,101 @@ def test_generator_is_deterministic_and_writes_coco_and_label_maps(tmp_path):
     labels = set(np.unique(sem)) - {0}
     assert labels == {first[0]['category_id']}  # one class per scene, 1-based in both
     assert sum(x['area'] for x in first) == (sem > 0).sum()
+    # every object of a key scene needs the key: its context map is the objects
+    ctx = cv2.imread(osp.join(a, 'context', 'train', '000001.png'), cv2.IMREAD_UNCHANGED)
+    assert ((ctx > 0) == (sem > 0)).all() and all(x['context'] for x in first)
+    assert context_map_path(osp.join(a, 'images', 'train', '000001.png')) == osp.join(
+        a, 'context', 'train', '000001.png')
+
+
+def _fill(mask):
+    """The fraction of a mask's bounding box it fills: 1 for a square, ~pi / 4 for a disc."""
+    ys, xs = np.nonzero(mask)
+    return len(ys) / ((ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1))
+
+
+@pytest.mark.parametrize('seed', range(6))
+def test_every_twin_is_far_from_both_exemplars_and_takes_the_class_of_its_shape(seed):
+    img, masks, labels, context, cues = make_twins_scene(np.random.default_rng(seed), 96,
+                                                         MIN_DISTANCE)
+    assert context[:2] == [False, False] and all(context[2:])
+    assert 2 <= len(masks) - 2 <= NUM_TWINS[1]
+    exemplars, twins = masks[:2], masks[2:]
+    # two classes, each exemplar in its key colour; one a square, one a disc
+    assert labels[0] != labels[1]
+    for m, label in zip(exemplars, labels):
+        mean = img[m > 0].astype(float).mean(0)
+        assert np.abs(mean - KEY_COLOURS[label]).max() < 10
+    square = [_fill(m) > 0.95 for m in masks]
+    assert sorted(square[:2]) == [False, True]
+    assert all(_fill(m) < 0.85 for m, sq in zip(masks, square) if not sq)
+    # a twin: grey (no key colour), the shape and the class of one exemplar,
+    # every pixel farther than MIN_DISTANCE from every exemplar pixel
+    assert {square[i] for i in range(2, len(masks))} == {False, True}
+    for i in range(2, len(masks)):
+        twin = img[masks[i] > 0].astype(int)
+        assert np.ptp(twin.mean(0)) < 10  # r, g and b alike
+        assert labels[i] == labels[square[:2].index(square[i])]
+        ys, xs = np.nonzero(masks[i])
+        for ex in exemplars:
+            ey, ex_ = np.nonzero(ex)
+            d = np.maximum(np.abs(xs[:, None] - ex_), np.abs(ys[:, None] - ey))
+            assert d.min() > MIN_DISTANCE
+    assert all(c == (m.nonzero()[1].min(), m.nonzero()[0].min(), m.nonzero()[1].max() + 1,
+                     m.nonzero()[0].max() + 1) for c, m in zip(cues, exemplars))
+
+
+def test_a_twin_alone_says_nothing_of_its_class():
+    """Over many scenes every (shape, class) pair of a twin is as frequent: a
+    network that sees the twin and not the exemplars is at chance (1 / 3)."""
+    counts = np.zeros((2, 3))
+    for i in range(600):
+        _, masks, labels, context, _ = make_twins_scene(np.random.default_rng([7, i]), 96,
+                                                        MIN_DISTANCE)
+        for m, label, far in zip(masks, labels, context):
+            if far:
+                counts[int(_fill(m) > 0.95), label] += 1
+    expected = counts.sum() / 6
+    # chi-square with 5 degrees of freedom: 20.5 is its 0.1 % tail
+    assert ((counts - expected) ** 2 / expected).sum() < 20.5, counts
+
+
+def test_twins_oracle_keys_touch_the_twins_only():
+    plain, masks, labels, context, _ = make_twins_scene(np.random.default_rng(4), 96,
+                                                        MIN_DISTANCE)
+    oracle, masks_b, labels_b, _, _ = make_twins_scene(np.random.default_rng(4), 96,
+                                                       MIN_DISTANCE, oracle=True)
+    assert labels == labels_b and all((a == b).all() for a, b in zip(masks, masks_b))
+    for m, label, far in zip(masks, labels, context):
+        ys, xs = np.nonzero(m)
+        x0, y0 = xs.min(), ys.min()
+        near = lambda img: (np.abs(img[max(y0 - 6, 0):y0, max(x0 - 6, 0):x0].astype(int)  # noqa
+                                   - KEY_COLOURS[label]).max(-1) < 25).mean()
+        assert near(oracle) > 0.8 if far else near(oracle) < 0.2
+        assert near(plain) < 0.2
+
+
+def test_twins_scenes_write_their_context_maps(tmp_path):
+    import cv2
+    out = make_context_shapes(str(tmp_path / 't'), 3, 1, seed=2, scenes='twins')
+    coco = json.load(open(osp.join(out, 'annotations', 'instances_train.json')))
+    for image in coco['images']:
+        name = image['file_name']
+        sem = cv2.imread(osp.join(out, 'semantic', 'train', name), cv2.IMREAD_UNCHANGED)
+        ctx = cv2.imread(osp.join(out, 'context', 'train', name), cv2.IMREAD_UNCHANGED)
+        anns = [x for x in coco['annotations'] if x['image_id'] == image['id']]
+        assert len({x['category_id'] for x in anns}) == 2
+        assert [x['context'] for x in anns] == [False, False] + [True] * (len(anns) - 2)
+        # the context map is the twins' pixels: the objects but the exemplars
+        assert (ctx > 0).sum() == sum(x['area'] for x in anns if x['context'])
+        assert ((ctx > 0) <= (sem > 0)).all() and (ctx > 0).sum() < (sem > 0).sum()
+    with pytest.raises(ValueError, match="scenes must be one of"):
+        make_context_shapes(str(tmp_path / 'u'), 1, 1, scenes='pairs')
 
 
 def test_generator_rejects_impossible_settings():
     with pytest.raises(ValueError, match='no room'):
-        make_scene(np.random.default_rng(0), 64, MIN_DISTANCE)
+        make_key_scene(np.random.default_rng(0), 64, MIN_DISTANCE)
     with pytest.raises(ValueError, match='min_key_distance'):
         make_context_shapes('/nonexistent', 2, 2, min_key_distance=-1)
 
@@ -115,6 +207,12 @@ def test_segmentation_scores_against_direct_counts():
     assert scores['object_recall'] == pytest.approx(((pred > 0) & obj).sum() / obj.sum())
     ious = [((pred == c) & (gt == c)).sum() / ((pred == c) | (gt == c)).sum() for c in range(4)]
     assert scores['miou'] == pytest.approx(np.mean(ious))
+    # restricted to a context map: the same count over its pixels
+    context = rng.random((30, 30)) < 0.5
+    right = sum(1 for g, lg in zip(gt[obj & context], logits[:, obj & context].T)
+                if 1 + np.argmax(lg[1:]) == g)
+    assert np.trace(object_class_confusion(logits, gt, context)) == right
+    assert object_class_confusion(logits, gt, context).sum() == (obj & context).sum()
 
 
 def test_detection_scores_against_direct_counts():
@@ -150,6 +248,23 @@ def test_the_floor_cannot_see_the_key_and_the_context_head_can():
     assert receptive_radius(_segmentor(context), 128) >= 64  # the whole 128-px input
     cfg = Config.fromfile(osp.join(REPO, 'configs/context_benchmark/_base_/seg_key_96.py'))
     assert cfg.crop_size == (96, 96)
+
+
+def test_twins_rows_are_their_key_rows_on_the_twins_scenes():
+    """A "(twins)" row trains its key row's network, fragment and budget on the
+    twins scenes (the oracle's for the ceiling): the same floor premise holds."""
+    twins = [r for r in ROWS if r.data.startswith('twins')]
+    assert {r.group for r in twins} == {'OCNet (twins)', 'GCNet (twins)'}
+    for row in twins:
+        key = next(r for r in ROWS if r.group == row.group[:-len(' (twins)')]
+                   and r.name == row.name)
+        assert SCENE_SETS[row.data] == ('twins', SCENE_SETS[key.data][1])
+        a = compose_config(row, '/data', 40, 1, '/work').to_dict()
+        b = compose_config(key, '/data', 40, 1, '/work').to_dict()
+        for cfg, r in ((a, row), (b, key)):
+            for split in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+                assert cfg[split]['dataset'].pop('data_root') == f'/data/{r.data_dir}'
+        assert a == b, row.name
 
 
 def _detector(row: Row):

@@ -32,8 +32,8 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, osp.join(REPO, 'tools', 'dataset_converters'))
 
 from mmctx.analysis.context_benchmark import (  # noqa: E402
-    KEY_DISTANCE, QUICK_ITERS, QUICK_ROWS, ROWS, compose_config, render_table, slug, summarize,
-    train_and_score)
+    KEY_DISTANCE, QUICK_ITERS, QUICK_ROWS, ROWS, SCENE_SETS, compose_config, render_table, slug,
+    summarize, train_and_score)
 
 
 def parse_args(argv=None):
@@ -96,10 +96,11 @@ def make_data(root: str, rows, num_train: int, num_val: int) -> None:
     """The scenes the rows train on, each set once: ``<root>/<row.data_dir>``
     at the row's size and key distance (``KEY_DISTANCE``)."""
     from make_context_shapes import make_context_shapes
-    for name, size, oracle in sorted({(r.data_dir, r.img_size, r.data == 'oracle')
-                                      for r in rows}):
+    for name, size, data in sorted({(r.data_dir, r.img_size, r.data) for r in rows}):
+        scenes, oracle = SCENE_SETS[data]
         make_context_shapes(osp.join(root, name), num_train, num_val, img_size=size,
-                            min_key_distance=KEY_DISTANCE[size], oracle=oracle)
+                            min_key_distance=KEY_DISTANCE[size], oracle=oracle,
+                            scenes=scenes)
 
 
 def plot(summary, path: str) -> None:
