@@ -108,15 +108,15 @@ def plot(summary, path: str) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(summary)), 4))
+    fig, ax = plt.subplots(figsize=(max(6, 0.36 * len(summary)), 6))
     colours = {'floor': '#888888', 'ceiling': '#2b8cbe', 'module': '#e6550d'}
     for i, r in enumerate(summary):
         m, s = r['stats']['context_acc']
         ax.bar(i, 100 * m, yerr=100 * s, capsize=4, color=colours[r['role']])
     ax.axhline(100 / 3, ls='--', c='k', lw=1, label='chance (1/3)')
     ax.set_xticks(range(len(summary)))
-    ax.set_xticklabels([f'{r["group"]}\n{r["name"]}' for r in summary], rotation=30,
-                       ha='right', fontsize=8)
+    ax.set_xticklabels([f'{r["group"]}: {r["name"]}' for r in summary], rotation=60,
+                       ha='right', rotation_mode='anchor', fontsize=7)
     ax.set_ylabel('context accuracy (%)')
     ax.set_ylim(0, 100)
     ax.legend(loc='upper left', fontsize=8)
