@@ -193,7 +193,8 @@ _ENL = 'configs/enl/faster-rcnn_r50_fpn{}_2xb2-360k_coco-600.py'
 #: the one top-down level upsampled is C3's (level 1), where the rows put them
 _TD_AT_C3 = dict(model=dict(neck=dict(block_levels=(1, ))))
 
-ROWS: Sequence[Row] = (
+#: the key scenes' rows
+_KEY_ROWS: Sequence[Row] = (
     Row('OCNet', 'Dilated FCN (floor)', _OC.format('dilated'), 'seg', paper='75.90',
         role='floor'),
     Row('OCNet', 'Dilated FCN, oracle key (ceiling)', _OC.format('dilated'), 'seg',
@@ -266,10 +267,11 @@ ROWS: Sequence[Row] = (
 _TWINS_OF = {'OCNet': ('Dilated FCN (floor)', 'Dilated FCN, oracle key (ceiling)',
                        'Base-OC (SA)', 'Base-OC (ISA)', 'Pyramid-OC (ISA)', 'ASP-OC (ISA)'),
              'GCNet': ('FCN-concat baseline (floor)', 'NL head', 'SNL head', 'GC head')}
-ROWS = tuple(ROWS) + tuple(
+#: every row of the benchmark: the key scenes', then the twins scenes'
+ROWS: Sequence[Row] = _KEY_ROWS + tuple(
     replace(r, group=f'{r.group} (twins)', data='twins-oracle' if r.data == 'oracle' else 'twins')
     for group, names in _TWINS_OF.items() for name in names
-    for r in ROWS if r.group == group and r.name == name)
+    for r in _KEY_ROWS if r.group == group and r.name == name)
 #: ``--quick`` and the test: the floor against one context head
 QUICK_ROWS: Sequence[Row] = (ROWS[0], ROWS[2])
 #: their iterations in ``--quick``: at 300 Base-OC (SA) reads the key on seeds 0, 1 and
