@@ -64,7 +64,7 @@ import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from make_shapes import (_smooth_noise, _write_png, mask_bbox,  # noqa: E402
-                         mask_to_polygons)
+                         mask_to_polygons, shape_mask)
 
 #: object classes, named by the colour of the key that decides them
 CLASSES = ('red', 'green', 'blue')
@@ -98,20 +98,24 @@ class Scene(NamedTuple):
 
 
 def _shape_mask(shape, center, diameter, img_size):
-    """A filled disc of ``diameter`` or an axis-aligned square of the same
-    area (side ``diameter * sqrt(pi) / 2``) centred at ``center``."""
-    mask = np.zeros((img_size, img_size), np.uint8)
-    cx, cy = center
+    """A filled disc of ``diameter`` (make_shapes.py's circle) or an
+    axis-aligned square of the same area (side ``diameter * sqrt(pi) / 2``)
+    centred at ``center``."""
     if shape == 'disc':
-        cv2.circle(mask, (int(round(cx)), int(round(cy))), int(round(diameter / 2)), 1, -1,
-                   lineType=cv2.LINE_8)
-    elif shape == 'square':
-        side = int(round(diameter * np.sqrt(np.pi) / 2))
-        x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
-        mask[max(y0, 0):y0 + side, max(x0, 0):x0 + side] = 1
-    else:
+        return shape_mask('circle', center, diameter, 0.0, img_size)
+    if shape != 'square':
         raise ValueError(f'unknown shape {shape!r}; expected one of {SHAPES}')
+    mask = np.zeros((img_size, img_size), np.uint8)
+    side = int(round(diameter * np.sqrt(np.pi) / 2))
+    x0, y0 = int(round(center[0] - side / 2)), int(round(center[1] - side / 2))
+    mask[max(y0, 0):y0 + side, max(x0, 0):x0 + side] = 1
     return mask
+
+
+def _halo(mask):
+    """The pixels within an oracle key's width (and a margin) of ``mask``:
+    what keeps objects apart and room for their oracle keys."""
+    return cv2.dilate(mask, np.ones((2 * ORACLE_KEY_SIZE + 3, ) * 2, np.uint8)).astype(bool)
 
 
 def _chebyshev_distance(box, xs, ys):
@@ -156,12 +160,12 @@ def _place(rng, img_size, shapes, size_range, cues, min_distance, owner):
         if any(_chebyshev_distance(box, cx, cy) <= min_distance for box in cues):
             continue
         m = _shape_mask(shapes[len(masks)], center, d, img_size)
-        grown = cv2.dilate(m, np.ones((2 * ORACLE_KEY_SIZE + 3, ) * 2, np.uint8))
+        halo = _halo(m)
         xs, ys = np.nonzero(m)[::-1]
         if (any(_chebyshev_distance(box, xs, ys) <= min_distance for box in cues)
-                or (grown.astype(bool) & owner).any()):
+                or (halo & owner).any()):
             continue
-        owner |= grown.astype(bool)
+        owner |= halo
         masks.append(m)
     return masks
 
@@ -241,12 +245,12 @@ def make_twins_scene(rng, img_size, min_key_distance, oracle=False):
         x0 = inset[0] if right == 0 else s - inset[0] - d
         y0 = inset[1] if bottom == 0 else s - inset[1] - d
         m = _shape_mask(shape, (x0 + d / 2, y0 + d / 2), d, s)
-        owner |= cv2.dilate(m, np.ones((2 * ORACLE_KEY_SIZE + 3, ) * 2, np.uint8)).astype(bool)
+        owner |= _halo(m)
         exemplars.append(m)
     cues = [_box(m) for m in exemplars]
 
     want = int(rng.integers(NUM_TWINS[0], NUM_TWINS[1] + 1))
-    # a twin of each exemplar first, then the others' exemplars drawn at random
+    # a twin of each exemplar first, then each further twin's exemplar at random
     groups = [int(g) for g in rng.permutation(2)] + [
         int(g) for g in rng.integers(2, size=want - 2)]
     twins = _place(rng, s, [shapes[g] for g in groups], TWIN_SIZE, cues, min_key_distance,
