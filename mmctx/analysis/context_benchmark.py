@@ -5,7 +5,8 @@ The data are the scenes of ``tools/dataset_converters/make_context_shapes.py``:
 the "key" scenes, objects drawn alike, their class (one of three) given only
 by the colour of a small key placed farther from every object than the
 baseline network can see; and, for the segmentation heads of Yuan et al. and
-Cao et al. (groups "(twins)"), the "twins" scenes, grey discs and squares
+Cao et al. and the RetinaNet rows of Woo et al. and Lee et al. (groups
+"(twins)"), the "twins" scenes, grey discs and squares
 that take the class of the coloured exemplar of their shape, far away (a
 twin must find its like: the evidence differs per object). Each row trains
 one paper's configuration, shrunk to a CPU (the paper config, then its
@@ -28,8 +29,10 @@ only context can solve:
   backbone on larger scenes, 128 px, with the key farther away):
   for every ground-truth object, the highest-scoring detection, after the
   model's own NMS, with IoU >= 0.5 whatever its class; ``context acc`` = the
-  fraction of the matched objects whose detection has the right class
-  (chance 1/3), beside ``recall@0.5`` (objects matched).
+  fraction of the matched context-dependent objects (every object of a key
+  scene, the twins of a twins scene: the annotations' ``context`` flags)
+  whose detection has the right class (chance 1/3), beside ``recall@0.5``
+  (every object matched).
 
 The floor is the paper's baseline network (no context module) on the
 benchmark's scenes; the ceiling is the same network on the ``--oracle``
@@ -45,7 +48,8 @@ import numpy as np
 
 __all__ = ['Row', 'ROWS', 'KEY_DISTANCE', 'SCENE_SETS', 'slug', 'QUICK_ROWS', 'QUICK_ITERS',
            'compose_config', 'context_map_path', 'seg_confusion', 'object_class_confusion',
-           'seg_scores', 'train_and_score', 'det_scores', 'receptive_radius', 'summarize',
+           'seg_scores', 'train_and_score', 'det_scores', 'gt_context_flags',
+           'match_context_flags', 'receptive_radius', 'summarize',
            'render_table']
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -262,11 +266,15 @@ _KEY_ROWS: Sequence[Row] = (
         paper='36.59 (APs 20.35)', overrides=_TD_AT_C3, fragment='faster-rcnn-c3'),
 )
 #: the twins scenes (module docstring) for the segmentation heads of Yuan et
-#: al. and Cao et al.: their key rows, the floor's ceiling on the twins'
-#: oracle scenes (the paper configs, fragment and budget of the key rows)
+#: al. and Cao et al. and the RetinaNet rows of Woo et al. and Lee et al.:
+#: their key rows, the floor's ceiling on the twins' oracle scenes (the paper
+#: configs, fragment and budget of the key rows)
 _TWINS_OF = {'OCNet': ('Dilated FCN (floor)', 'Dilated FCN, oracle key (ceiling)',
                        'Base-OC (SA)', 'Base-OC (ISA)', 'Pyramid-OC (ISA)', 'ASP-OC (ISA)'),
-             'GCNet': ('FCN-concat baseline (floor)', 'NL head', 'SNL head', 'GC head')}
+             'GCNet': ('FCN-concat baseline (floor)', 'NL head', 'SNL head', 'GC head'),
+             'GCNL (det)': ('RetinaNet FPN (floor)', 'RetinaNet FPN, oracle key (ceiling)',
+                            'RetinaNet BFPN', 'RetinaNet EBFPN'),
+             'Self-attention (det)': ('RetinaNet FPN (floor)', 'RetinaNet + self-attention')}
 #: every row of the benchmark: the key scenes', then the twins scenes'
 ROWS: Sequence[Row] = _KEY_ROWS + tuple(
     replace(r, group=f'{r.group} (twins)', data='twins-oracle' if r.data == 'oracle' else 'twins')
@@ -282,9 +290,6 @@ QUICK_ITERS = 300
 GROUP_CLAIMS = {
     'OCNet': 'Yuan et al., OCNet, Table 5: Cityscapes val mIoU',
     'GCNet': 'Cao et al., Global Context Networks, Table 12(a): Cityscapes val mIoU',
-    'OCNet (twins)': 'twins scenes; Yuan et al., OCNet, Table 5: Cityscapes val mIoU',
-    'GCNet (twins)': 'twins scenes; Cao et al., Global Context Networks, Table 12(a): '
-                     'Cityscapes val mIoU',
     'GCNL': 'Woo et al., Global Context and Geometric Priors..., Table 1: Cityscapes mIoU',
     'GCNL (det)': 'Woo et al., Global Context and Geometric Priors..., Table 2: COCO val box AP '
                   'of RetinaNet R-50',
@@ -297,6 +302,8 @@ GROUP_CLAIMS = {
                  'of Small Objects, Table 4: COCO box AP (APs: small objects) of Faster R-CNN '
                  'R-50-FPN, shorter side 600',
 }
+GROUP_CLAIMS.update({f'{group} (twins)': f'twins scenes; {GROUP_CLAIMS[group]}'
+                     for group in _TWINS_OF})
 
 
 def compose_config(row: Row, data_root: str, iters: int, seed: int, work_dir: str,
@@ -363,6 +370,8 @@ def train_and_score(cfg, task: str = 'seg'):
     conf = np.zeros((NUM_CLASSES + 1, ) * 2, np.int64)
     object_conf = np.zeros((NUM_CLASSES, ) * 2, np.int64)
     images = []
+    if task != 'seg':
+        flags = gt_context_flags(runner.val_dataloader.dataset.ann_file)
     with torch.no_grad():
         for data in runner.val_dataloader:
             for out in model.val_step(data):
@@ -379,7 +388,10 @@ def train_and_score(cfg, task: str = 'seg'):
                                                           context > 0)
                 else:
                     pred, gt = out.pred_instances, out.gt_instances
-                    images.append(dict(gt_bboxes=gt.bboxes.numpy(), gt_labels=gt.labels.numpy(),
+                    gt_bboxes = gt.bboxes.numpy()
+                    images.append(dict(gt_bboxes=gt_bboxes, gt_labels=gt.labels.numpy(),
+                                       gt_context=match_context_flags(gt_bboxes,
+                                                                      flags[out.img_id]),
                                        bboxes=pred.bboxes.numpy(), scores=pred.scores.numpy(),
                                        labels=pred.labels.numpy()))
     scores = seg_scores(conf, object_conf) if task == 'seg' else det_scores(images)
@@ -451,15 +463,20 @@ def det_scores(images: List[dict], iou_thr: float = 0.5) -> Dict[str, float]:
 
     Args:
         images: one dict per image with ``gt_bboxes`` (N, 4), ``gt_labels`` (N,),
-            ``bboxes`` (M, 4), ``scores`` (M,), ``labels`` (M,).
+            ``bboxes`` (M, 4), ``scores`` (M,), ``labels`` (M,), and optionally
+            ``gt_context`` (N,): which objects only context can classify (the
+            annotations' ``context`` flags, :func:`gt_context_flags`); the
+            context accuracy counts those alone, the recall every object.
+            Without it every object counts (a key scene's are all context).
     """
-    matched = right = total = 0
+    matched = context_matched = right = total = 0
     for im in images:
         boxes = np.asarray(im['bboxes'], np.float64).reshape(-1, 4)
         scores = np.asarray(im['scores'], np.float64)
         labels = np.asarray(im['labels'])
-        for gt_box, gt_label in zip(np.asarray(im['gt_bboxes'], np.float64).reshape(-1, 4),
-                                    im['gt_labels']):
+        gt_boxes = np.asarray(im['gt_bboxes'], np.float64).reshape(-1, 4)
+        context = np.asarray(im.get('gt_context', np.ones(len(gt_boxes), bool)), bool)
+        for gt_box, gt_label, is_context in zip(gt_boxes, im['gt_labels'], context):
             total += 1
             if not len(boxes):
                 continue
@@ -468,8 +485,47 @@ def det_scores(images: List[dict], iou_thr: float = 0.5) -> Dict[str, float]:
                 continue
             best = np.flatnonzero(hit)[np.argmax(scores[hit])]
             matched += 1
-            right += int(labels[best] == gt_label)
-    return dict(context_acc=right / max(matched, 1), recall50=matched / max(total, 1))
+            if is_context:
+                context_matched += 1
+                right += int(labels[best] == gt_label)
+    return dict(context_acc=right / max(context_matched, 1), recall50=matched / max(total, 1))
+
+
+def gt_context_flags(ann_file: str) -> Dict[int, tuple]:
+    """Each image's annotated boxes (x0, y0, x1, y1) and their ``context``
+    flags (make_context_shapes.py version 2), by image id, from a COCO file."""
+    import json
+
+    with open(ann_file) as f:
+        anns = json.load(f)['annotations']
+    flags: Dict[int, tuple] = {}
+    for ann in anns:
+        if 'context' not in ann:
+            raise KeyError(f'{ann_file}: annotation {ann["id"]} has no "context" flag; '
+                           'scenes written before make_context_shapes.py version 2 have '
+                           'none: write them again')
+        x, y, w, h = ann['bbox']
+        boxes, context = flags.setdefault(ann['image_id'], ([], []))
+        boxes.append((x, y, x + w, y + h))
+        context.append(bool(ann['context']))
+    return {k: (np.asarray(b, np.float64), np.asarray(c, bool)) for k, (b, c) in flags.items()}
+
+
+def match_context_flags(gt_bboxes: np.ndarray, annotated: tuple) -> np.ndarray:
+    """The ``context`` flag of each ground-truth box of a loaded image, found
+    among the image's annotated boxes (``gt_context_flags``) by its box: the
+    dataset may drop or reorder annotations, never change a box."""
+    boxes, context = annotated
+    gt_bboxes = np.asarray(gt_bboxes, np.float64).reshape(-1, 4)
+    out = np.zeros(len(gt_bboxes), bool)
+    for i, gt_box in enumerate(gt_bboxes):
+        iou = _iou(gt_box, boxes)
+        j = int(np.argmax(iou))
+        if iou[j] < 0.999:
+            raise ValueError(f'ground-truth box {gt_box.tolist()} is not among the '
+                             f'image\'s annotated boxes (best IoU {iou[j]:.3f})')
+        out[i] = context[j]
+    return out
 
 
 def receptive_radius(model, size: int = 256) -> int:

@@ -16,6 +16,7 @@ from mmengine.registry import DefaultScope
 from mmctx.analysis.context_benchmark import (FRAGMENTS, KEY_DISTANCE, QUICK_ITERS,
                                               QUICK_ROWS, REPO, ROWS, SCENE_SETS, Row,
                                               compose_config, context_map_path, det_scores,
+                                              gt_context_flags, match_context_flags,
                                               object_class_confusion, receptive_radius,
                                               render_table, seg_confusion, seg_scores, slug,
                                               summarize, train_and_score)
@@ -227,6 +228,40 @@ def test_detection_scores_against_direct_counts():
     s = det_scores(images)
     assert s['recall50'] == pytest.approx(2 / 3)
     assert s['context_acc'] == pytest.approx(1 / 2)
+    # only the flagged objects count for the context accuracy, all for the recall
+    for flags, acc in (([True, False, True], 1.0), ([False, True, True], 0.0),
+                       ([True, True, True], 0.5)):
+        s = det_scores([dict(images[0], gt_context=np.array(flags))])
+        assert s['recall50'] == pytest.approx(2 / 3)
+        assert s['context_acc'] == pytest.approx(acc)
+
+
+def test_detection_context_flags_come_from_the_annotations(tmp_path):
+    """Each loaded ground-truth box gets its annotation's ``context`` flag
+    (a twins scene: the twins, not the exemplars), found by its box whatever
+    the order; a box not annotated, or a file without flags, is refused by name."""
+    make_context_shapes(str(tmp_path / 'twins'), 2, 3, seed=5, scenes='twins')
+    ann_file = str(tmp_path / 'twins' / 'annotations' / 'instances_val.json')
+    flags = gt_context_flags(ann_file)
+    with open(ann_file) as f:
+        coco = json.load(f)
+    assert sorted(flags) == sorted(im['id'] for im in coco['images'])
+    for img_id, (boxes, context) in flags.items():
+        anns = [a for a in coco['annotations'] if a['image_id'] == img_id]
+        # two exemplars (no context), then the twins
+        assert context.tolist() == [a['context'] for a in anns] and context.sum() == len(anns) - 2
+        order = np.arange(len(boxes))[::-1]
+        assert match_context_flags(boxes[order], flags[img_id]).tolist() == \
+            context[order].tolist()
+        with pytest.raises(ValueError, match='not among'):
+            match_context_flags(boxes[:1] + 3, flags[img_id])
+    for ann in coco['annotations']:
+        del ann['context']
+    old = str(tmp_path / 'v1.json')
+    with open(old, 'w') as f:
+        json.dump(coco, f)
+    with pytest.raises(KeyError, match='v1.json: annotation 1 has no "context" flag'):
+        gt_context_flags(old)
 
 
 def _segmentor(row: Row):
@@ -258,8 +293,9 @@ def test_twins_rows_are_their_key_rows_on_the_twins_scenes():
     every row by test_every_row_composes_from_its_paper_config)."""
     from dataclasses import replace
     twins = [r for r in ROWS if r.data.startswith('twins')]
-    assert {r.group for r in twins} == {'OCNet (twins)', 'GCNet (twins)'}
-    assert len(twins) == 10
+    assert {r.group for r in twins} == {'OCNet (twins)', 'GCNet (twins)', 'GCNL (det) (twins)',
+                                        'Self-attention (det) (twins)'}
+    assert len(twins) == 16
     for row in twins:
         key = next(r for r in ROWS if r.group == row.group[:-len(' (twins)')]
                    and r.name == row.name)
@@ -541,6 +577,27 @@ def test_context_head_reads_the_key_the_floor_cannot(key_scenes, tmp_path):
     assert abs(acc['floor'] - 1 / 3) < 0.05, acc
     assert acc['module'] > 0.95, acc
     assert acc['module'] - acc['floor'] > 50 * max(floor_spread, sa_spread, 0.005), acc
+
+
+def test_detection_rows_score_the_twins_alone(tmp_path, monkeypatch):
+    """A detection row's scoring (train_and_score, 2 iterations of the twins'
+    RetinaNet floor) gets every validation object with its annotation's
+    ``context`` flag: the twins count for the context accuracy, the exemplars
+    do not."""
+    import mmctx.analysis.context_benchmark as benchmark
+    row = next(r for r in ROWS if r.group == 'GCNL (det) (twins)' and r.role == 'floor')
+    make_context_shapes(str(tmp_path / row.data_dir), 8, 3, seed=1, scenes='twins')
+    seen = []
+    monkeypatch.setattr(benchmark, 'det_scores', lambda images: seen.extend(images) or {})
+    cfg = compose_config(row, str(tmp_path), 2, 0, str(tmp_path / 'work'), batch_size=2)
+    train_and_score(cfg, row.task)
+    with open(tmp_path / row.data_dir / 'annotations' / 'instances_val.json') as f:
+        anns = json.load(f)['annotations']
+    assert len(seen) == 3
+    assert sorted(len(im['gt_context']) for im in seen) == sorted(
+        sum(a['image_id'] == i for a in anns) for i in {a['image_id'] for a in anns})
+    assert sum(im['gt_context'].sum() for im in seen) == sum(a['context'] for a in anns)
+    assert 0 < sum(a['context'] for a in anns) < len(anns)
 
 
 def test_the_tool_takes_recorded_runs_instead_of_training(tmp_path):
