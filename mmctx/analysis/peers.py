@@ -539,7 +539,10 @@ def run_peers(comparisons: Sequence[Comparison], sizes: Optional[Dict[str, list]
     ``peer_mb`` (:func:`mmctx.analysis.memory.peak_memory`), the ratios
     ``time_ratio`` = ours_ms / peer_ms and ``memory_ratio`` = ours_mb /
     peer_mb (None for reference points), and ``check_rel``, the relative
-    difference of the float64 outputs (checked <= 1e-5 before timing).
+    difference of the float64 outputs (checked <= 1e-5 before timing); on
+    CUDA also ``ours_host_ms`` / ``peer_host_ms``, the medians of the time
+    until the call returned, before the device is synchronised (the host's
+    share: :func:`mmctx.analysis.timing.time_interleaved`).
     A peer that fails the check (or the weight transfer) is refused: its rows
     carry the reason in ``note`` and no figures.
     """
@@ -577,13 +580,14 @@ def run_peers(comparisons: Sequence[Comparison], sizes: Optional[Dict[str, list]
                         failed = _peer_failure(runs[-1])
                         if failed:  # time ours alone, say why the peer has no figure
                             runs = runs[:-1]
-                        times = time_interleaved(runs, repeat, warmup, device)
+                        times, host = time_interleaved(runs, repeat, warmup, device,
+                                                       host=True)
                         mems = ([peak_memory(run, device) / 2**20 for run in runs]
                                 if memory else [None] * len(runs))
                         if ours is None:
-                            times, mems = [None] + times, [None] + mems
+                            times, host, mems = [None] + times, [None] + host, [None] + mems
                         if failed:
-                            times, mems = times + [None], mems + [None]
+                            times, host, mems = times + [None], host + [None], mems + [None]
                         row = dict(block=cmp.block, peer=cmp.peer, input=_shape_str(shape),
                                    pass_=pass_, threads=n_threads, device=str(device),
                                    ours_ms=_ms(times[0]), peer_ms=_ms(times[1]),
@@ -591,6 +595,9 @@ def run_peers(comparisons: Sequence[Comparison], sizes: Optional[Dict[str, list]
                                    ours_mb=mems[0], peer_mb=mems[1],
                                    memory_ratio=_ratio(mems[0], mems[1]),
                                    check_rel=rel, note=failed or cmp.note)
+                        if torch.device(device).type == 'cuda':
+                            # the host's share: time_interleaved's docstring
+                            row.update(ours_host_ms=_ms(host[0]), peer_host_ms=_ms(host[1]))
                         row['pass'] = row.pop('pass_')
                         rows.append(row)
                         log(_progress(row))

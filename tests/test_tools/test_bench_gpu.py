@@ -356,6 +356,26 @@ def test_bad_steps_are_refused(capsys):
     assert "unknown step(s) ['train']" in capsys.readouterr().err
 
 
+def test_the_peers_report_shows_host_times_where_rows_have_them():
+    """CUDA rows carry the host's share of each call (run_peers on CUDA): the
+    report gives it two columns; CPU rows have none, and the table keeps its
+    columns."""
+    from importlib.util import module_from_spec, spec_from_file_location
+    spec = spec_from_file_location('bench_gpu_tool', BENCH)
+    tool = module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    row = dict(block='NL', peer='timm NonLocalAttn', input='1x256x64x64', pass_='forward',
+               ours_ms='0.53', peer_ms='0.45', time_ratio='1.18', ours_mb='130',
+               peer_mb='130', memory_ratio='1.0', note='')
+    row['pass'] = row.pop('pass_')
+    cpu = '\n'.join(tool._peers_lines([row], []))
+    cuda = '\n'.join(tool._peers_lines([dict(row, ours_host_ms='0.51', peer_host_ms='0.40')],
+                                        []))
+    assert 'host ms' not in cpu and '| mmctx ms | peer ms | time | mmctx MiB |' in cpu
+    assert '| time | mmctx host ms | peer host ms | mmctx MiB |' in cuda
+    assert '| 0.53 | 0.45 | 1.18 | 0.51 | 0.40 | 130 |' in cuda
+
+
 def test_offline_runner_refuses_a_wheelhouse_without_the_mmcv_sdist(tmp_path):
     script = osp.join(REPO, 'tools', 'bench_gpu_offline.sh')
     proc = subprocess.run(['bash', script], capture_output=True, text=True, timeout=60)

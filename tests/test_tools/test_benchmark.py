@@ -220,6 +220,12 @@ def test_time_interleaved_rotates_the_order_and_takes_medians():
     times = time_interleaved(runs, repeat=3, warmup=1)
     assert len(times) == 3 and all(t >= 0 for t in times)
     assert calls == list('abc' 'abc' 'bca' 'cab')
+    # the host's share: until the call returned, never more than the call
+    # (the same on the CPU, where nothing runs asynchronously)
+    import time
+    runs = [lambda: time.sleep(0.002), lambda: time.sleep(0.004)]
+    times, host = time_interleaved(runs, repeat=3, warmup=0, host=True)
+    assert all(h <= t for h, t in zip(host, times)) and host[1] > host[0] >= 0.002
 
 
 def test_every_available_peer_equals_mmctx_after_the_transfer():
