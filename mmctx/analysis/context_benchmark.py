@@ -49,7 +49,7 @@ import numpy as np
 __all__ = ['Row', 'ROWS', 'KEY_DISTANCE', 'SCENE_SETS', 'slug', 'QUICK_ROWS', 'QUICK_ITERS',
            'compose_config', 'context_map_path', 'seg_confusion', 'object_class_confusion',
            'seg_scores', 'train_and_score', 'det_scores', 'gt_context_flags',
-           'match_context_flags', 'receptive_radius', 'summarize',
+           'match_context_flags', 'NO_BOXES', 'receptive_radius', 'summarize',
            'render_table']
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -390,8 +390,8 @@ def train_and_score(cfg, task: str = 'seg'):
                     pred, gt = out.pred_instances, out.gt_instances
                     gt_bboxes = gt.bboxes.numpy()
                     images.append(dict(gt_bboxes=gt_bboxes, gt_labels=gt.labels.numpy(),
-                                       gt_context=match_context_flags(gt_bboxes,
-                                                                      flags[out.img_id]),
+                                       gt_context=match_context_flags(
+                                           gt_bboxes, flags.get(out.img_id, NO_BOXES)),
                                        bboxes=pred.bboxes.numpy(), scores=pred.scores.numpy(),
                                        labels=pred.labels.numpy()))
     scores = seg_scores(conf, object_conf) if task == 'seg' else det_scores(images)
@@ -511,6 +511,10 @@ def gt_context_flags(ann_file: str) -> Dict[int, tuple]:
     return {k: (np.asarray(b, np.float64), np.asarray(c, bool)) for k, (b, c) in flags.items()}
 
 
+#: an image without annotations, as gt_context_flags would give it
+NO_BOXES = (np.zeros((0, 4)), np.zeros(0, bool))
+
+
 def match_context_flags(gt_bboxes: np.ndarray, annotated: tuple) -> np.ndarray:
     """The ``context`` flag of each ground-truth box of a loaded image, found
     among the image's annotated boxes (``gt_context_flags``) by its box: the
@@ -519,6 +523,9 @@ def match_context_flags(gt_bboxes: np.ndarray, annotated: tuple) -> np.ndarray:
     gt_bboxes = np.asarray(gt_bboxes, np.float64).reshape(-1, 4)
     out = np.zeros(len(gt_bboxes), bool)
     for i, gt_box in enumerate(gt_bboxes):
+        if not len(boxes):
+            raise ValueError(f'ground-truth box {gt_box.tolist()} in an image without '
+                             'annotated boxes')
         iou = _iou(gt_box, boxes)
         j = int(np.argmax(iou))
         if iou[j] < 0.999:

@@ -13,7 +13,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from mmctx.analysis.context_benchmark import (FRAGMENTS, KEY_DISTANCE, QUICK_ITERS,
+from mmctx.analysis.context_benchmark import (FRAGMENTS, KEY_DISTANCE, NO_BOXES, QUICK_ITERS,
                                               QUICK_ROWS, REPO, ROWS, SCENE_SETS, Row,
                                               compose_config, context_map_path, det_scores,
                                               gt_context_flags, match_context_flags,
@@ -255,6 +255,9 @@ def test_detection_context_flags_come_from_the_annotations(tmp_path):
             context[order].tolist()
         with pytest.raises(ValueError, match='not among'):
             match_context_flags(boxes[:1] + 3, flags[img_id])
+        with pytest.raises(ValueError, match='without annotated boxes'):
+            match_context_flags(boxes[:1], NO_BOXES)
+    assert match_context_flags(np.zeros((0, 4)), NO_BOXES).shape == (0, )
     for ann in coco['annotations']:
         del ann['context']
     old = str(tmp_path / 'v1.json')
