@@ -29,6 +29,7 @@ Peers:
   for Semantic Segmentation"): mmctx has no block or head computing the same
   function, so they are timed as reference points, without a ratio.
 """
+import copy
 import importlib.util
 import math
 from dataclasses import dataclass
@@ -523,6 +524,49 @@ def _runner(module: nn.Module, x: torch.Tensor, pass_: str) -> Callable[[], None
     return run
 
 
+def _graph_runner(module: nn.Module, x: torch.Tensor, pass_: str) -> Callable[[], None]:
+    """:func:`_runner`'s call replayed from a CUDA graph: the same kernels with
+    none of the host's work per op (Python, dispatch, launches), so its time is
+    the kernels' alone. Captured on a copy of ``module``, since
+    ``torch.cuda.make_graphed_callables`` replaces the forward of the module it
+    graphs (the eager runs must stay eager).
+    """
+    module = copy.deepcopy(module)
+    if pass_ == 'forward':
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side), torch.no_grad():
+            for _ in range(3):  # warm-up off the default stream, as capture asks
+                module(x)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph), torch.no_grad():
+            module(x)
+        return graph.replay
+    x = x.detach().requires_grad_(True)
+    graphed = torch.cuda.make_graphed_callables(module, (x, ))
+
+    def run():
+        graphed(x).sum().backward()
+        graphed.zero_grad(set_to_none=True)
+        x.grad = None
+    return run
+
+
+def _cuda_graphs_possible(device) -> bool:
+    return torch.device(device).type == 'cuda'
+
+
+def _graph_times(models, x, pass_, repeat, warmup, device) -> Tuple[List, str]:
+    """Median replay time of each model's call from a CUDA graph, and ''; or
+    Nones and why a capture failed (an op that waits for the device, say)."""
+    try:
+        runs = [_graph_runner(m, x, pass_) for m in models]
+        return time_interleaved(runs, repeat, warmup, device), ''
+    except RuntimeError as err:
+        return [None] * len(models), f'no CUDA graph: {str(err).splitlines()[0][:120]}'
+
+
 def _shape_str(shape) -> str:
     return 'x'.join(map(str, shape))
 
@@ -530,7 +574,7 @@ def _shape_str(shape) -> str:
 def run_peers(comparisons: Sequence[Comparison], sizes: Optional[Dict[str, list]] = None,
               threads: Sequence[int] = (1, ), passes: Sequence[str] = PASSES,
               repeat: int = 5, warmup: int = 1, device: str = 'cpu', memory: bool = True,
-              log: Callable[[str], None] = print) -> List[Dict]:
+              graphs: bool = False, log: Callable[[str], None] = print) -> List[Dict]:
     """Time (and measure the peak memory of) mmctx and each peer, interleaved.
 
     For every comparison, size of its family (``sizes``, default
@@ -542,11 +586,17 @@ def run_peers(comparisons: Sequence[Comparison], sizes: Optional[Dict[str, list]
     difference of the float64 outputs (checked <= 1e-5 before timing); on
     CUDA also ``ours_host_ms`` / ``peer_host_ms``, the medians of the time
     until the call returned, before the device is synchronised (the host's
-    share: :func:`mmctx.analysis.timing.time_interleaved`).
+    share: :func:`mmctx.analysis.timing.time_interleaved`); with ``graphs``
+    (CUDA only) also ``ours_graph_ms`` / ``peer_graph_ms``, the medians of
+    the call replayed from a CUDA graph (the kernels' time alone; measured
+    after the eager figures, on copies of the modules).
     A peer that fails the check (or the weight transfer) is refused: its rows
     carry the reason in ``note`` and no figures.
     """
     from .memory import peak_memory
+    if graphs and not _cuda_graphs_possible(device):
+        raise ValueError(f'run_peers: graphs=True needs a CUDA device, got device={device!r} '
+                         '(CUDA graphs replay CUDA kernels)')
     sizes = DEFAULT_SIZES if sizes is None else sizes
     rows = []
     saved_threads = torch.get_num_threads()
@@ -598,6 +648,17 @@ def run_peers(comparisons: Sequence[Comparison], sizes: Optional[Dict[str, list]
                         if torch.device(device).type == 'cuda':
                             # the host's share: time_interleaved's docstring
                             row.update(ours_host_ms=_ms(host[0]), peer_host_ms=_ms(host[1]))
+                        if graphs:
+                            replays, why = _graph_times(models[:len(runs)], x, pass_,
+                                                        repeat, warmup, device)
+                            if ours is None:
+                                replays = [None] + replays
+                            if failed:
+                                replays = replays + [None]
+                            row.update(ours_graph_ms=_ms(replays[0]),
+                                       peer_graph_ms=_ms(replays[1]))
+                            if why:
+                                row['note'] = '; '.join(n for n in (row['note'], why) if n)
                         row['pass'] = row.pop('pass_')
                         rows.append(row)
                         log(_progress(row))

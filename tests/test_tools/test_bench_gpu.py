@@ -356,10 +356,10 @@ def test_bad_steps_are_refused(capsys):
     assert "unknown step(s) ['train']" in capsys.readouterr().err
 
 
-def test_the_peers_report_shows_host_times_where_rows_have_them():
-    """CUDA rows carry the host's share of each call (run_peers on CUDA): the
-    report gives it two columns; CPU rows have none, and the table keeps its
-    columns."""
+def test_the_peers_report_shows_host_and_graph_times_where_rows_have_them():
+    """CUDA rows carry the host's share of each call and its time replayed
+    from a CUDA graph (run_peers on CUDA): the report gives each two columns;
+    CPU rows have none, and the table keeps its columns."""
     from importlib.util import module_from_spec, spec_from_file_location
     spec = spec_from_file_location('bench_gpu_tool', BENCH)
     tool = module_from_spec(spec)
@@ -374,6 +374,12 @@ def test_the_peers_report_shows_host_times_where_rows_have_them():
     assert 'host ms' not in cpu and '| mmctx ms | peer ms | time | mmctx MiB |' in cpu
     assert '| time | mmctx host ms | peer host ms | mmctx MiB |' in cuda
     assert '| 0.53 | 0.45 | 1.18 | 0.51 | 0.40 | 130 |' in cuda
+    graphs = '\n'.join(tool._peers_lines([dict(row, ours_host_ms='0.51', peer_host_ms='0.40',
+                                               ours_graph_ms='0.19', peer_graph_ms='0.23')],
+                                          []))
+    assert 'kernels alone' in graphs and 'kernels alone' not in cuda
+    assert '| peer host ms | mmctx graph ms | peer graph ms | mmctx MiB |' in graphs
+    assert '| 1.18 | 0.51 | 0.40 | 0.19 | 0.23 | 130 |' in graphs
 
 
 def test_offline_runner_refuses_a_wheelhouse_without_the_mmcv_sdist(tmp_path):

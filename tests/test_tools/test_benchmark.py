@@ -283,6 +283,38 @@ def test_a_failing_peer_backward_is_reported_not_timed():
     assert bwd['note'].startswith('peer fails')
 
 
+def test_graph_replay_columns_pad_like_the_eager_ones(monkeypatch):
+    """``graphs`` (CUDA): each call replayed from a CUDA graph, the kernels'
+    time alone. On the CPU it is refused by name; the rows' plumbing is checked
+    with a stand-in for the capture (a reference point has no mmctx figure, a
+    failed capture says why and leaves the eager figures)."""
+    from mmcv.cnn import ContextBlock
+    peers = _peers()
+    gc, cc = peers.select(['mmcv ContextBlock', 'CC head'])[0]
+    with pytest.raises(ValueError, match='graphs=True needs a CUDA device.*cpu'):
+        peers.run_peers([gc], peers.QUICK_SIZES, device='cpu', graphs=True)
+    captured = []
+
+    def stand_in(module, x, pass_):
+        if isinstance(module, ContextBlock):
+            raise RuntimeError('operation not permitted when stream is capturing\nmore')
+        captured.append(type(module).__name__)
+        return peers._runner(module, x, pass_)
+    monkeypatch.setattr(peers, '_cuda_graphs_possible', lambda device: True)
+    monkeypatch.setattr(peers, '_graph_runner', stand_in)
+    rows = peers.run_peers([gc, cc], peers.QUICK_SIZES, repeat=1, memory=False, graphs=True,
+                           log=lambda s: None)
+    assert len(rows) == 2 * len(peers.PASSES)
+    for row in rows[:2]:  # mmctx's GC block captured, mmcv's refused: both eager figures kept
+        assert row['ours_ms'] > 0 and row['peer_ms'] > 0
+        assert row['ours_graph_ms'] is None and row['peer_graph_ms'] is None
+        assert row['note'] == 'no CUDA graph: operation not permitted when stream is capturing'
+    for row in rows[2:]:  # the reference point: the peer alone
+        assert row['ours_graph_ms'] is None and row['peer_graph_ms'] > 0
+        assert 'reference point' in row['note'] and 'graph' not in row['note']
+    assert captured.count('GlobalContextBlock') == 2 and 'HeadForward' in captured
+
+
 def test_attention_sweep_reports_the_auto_choice(tmp_path, tool):
     from mmctx.models.layers.attention import resolve_impl
     rows = tool('analysis_tools/benchmark_modules.py').main([

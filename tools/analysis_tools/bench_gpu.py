@@ -18,7 +18,8 @@ modules  Yuan et al., "OCNet: Object Context for Semantic Segmentation", Table 4
 peers    every block beside its peers (mmcv, mmseg, timm where installed, the
          OCNet authors' released blocks; :mod:`mmctx.analysis.peers`) in fp32,
          inference and forward + backward, at the papers' sizes (time, the
-         host's share of it, memory), and the
+         host's share of it, the kernels' alone replayed from a CUDA graph,
+         memory), and the
          fused-against-explicit softmax-attention sweep in fp32 / fp16 / bf16
          behind ``impl='auto'``'s CUDA rule (whether it names the faster path).
 cost     training and inference cost of each paper's baseline and module configs
@@ -343,6 +344,7 @@ def step_peers(args, device):
     write_csv(osp.join(args.work_dir, 'attention_impls.csv'), sweep)
     rows = peer_bench.run_peers(comparisons, peer_bench.QUICK_SIZES if args.dry_run else None,
                                 repeat=args.repeat, device=device,
+                                graphs=torch.device(device).type == 'cuda',
                                 log=lambda m: log('peers', m))
     out_csv = osp.join(args.work_dir, 'peers.csv')
     write_csv(out_csv, rows)
@@ -598,21 +600,28 @@ def _peers_lines(peers, sweep):
         # host ms (CUDA rows): the time until the call returned, before the
         # device was synchronised (mmctx.analysis.timing.time_interleaved)
         host = any(r.get('ours_host_ms') not in (None, '') for r in peers)
+        # graph ms (CUDA rows): the call replayed from a CUDA graph, the kernels alone
+        graph = any(r.get('ours_graph_ms') not in (None, '') for r in peers)
         lines += ['## mmctx beside its peers (fp32)', '',
                   'Outputs checked equal in float64 before timing; interleaved, median time '
                   '(ms) and allocator peak (MiB); ratios mmctx / peer (below 1: mmctx faster '
                   'or leaner). Protocol: docs/benchmarks/peers_cpu.md.'
                   + (' Host ms: the time until the call returned, before the device was '
                      'synchronised (Python, dispatch, launches); a call whose host ms is close '
-                     'to its ms is bound by the host.' if host else ''), '',
+                     'to its ms is bound by the host.' if host else '')
+                  + (' Graph ms: the call replayed from a CUDA graph, the kernels alone.'
+                     if graph else ''), '',
                   _table(['block', 'peer', 'input', 'pass', 'mmctx ms', 'peer ms', 'time']
                          + (['mmctx host ms', 'peer host ms'] if host else [])
+                         + (['mmctx graph ms', 'peer graph ms'] if graph else [])
                          + ['mmctx MiB', 'peer MiB', 'memory', 'note'],
                          [[r['block'], r['peer'], r['input'], r['pass'],
                            _cell(r.get('ours_ms')), _cell(r.get('peer_ms')),
                            _cell(r.get('time_ratio'))]
                           + ([_cell(r.get('ours_host_ms')), _cell(r.get('peer_host_ms'))]
                              if host else [])
+                          + ([_cell(r.get('ours_graph_ms')), _cell(r.get('peer_graph_ms'))]
+                             if graph else [])
                           + [_cell(r.get('ours_mb'), '{:.4g}'),
                              _cell(r.get('peer_mb'), '{:.4g}'),
                              _cell(r.get('memory_ratio')), _cell(r.get('note'))]

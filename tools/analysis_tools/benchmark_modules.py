@@ -32,7 +32,11 @@ paper's memory / GFLOPs / time and ``vs_paper`` (our gflops / paper's).
 ``--peers`` (:mod:`mmctx.analysis.peers`) writes ``peers_<device>.csv`` /
 ``.json`` / ``.png`` (default to ``docs/benchmarks``): one row per (block,
 peer, size, pass, threads) with mmctx's and the peer's median time and peak
-memory and their ratios (mmctx / peer), and a summary against the best peer.
+memory and their ratios (mmctx / peer), on CUDA also each call's host time
+(``ours_host_ms`` / ``peer_host_ms``: until it returned, before the device was
+synchronised) and with ``--graphs`` its time replayed from a CUDA graph
+(``ours_graph_ms`` / ``peer_graph_ms``: the kernels alone), and a summary
+against the best peer.
 ``--kind attention`` writes ``attention_impls_<device>.csv`` / ``.json`` (``--dtypes``
  float32 float16 bfloat16 for several; time and peak memory of each path).
 """
@@ -56,6 +60,9 @@ COLUMNS = ('module', 'impl', 'input', 'device', 'memory_mb', 'paper_memory_mb', 
            'speedup')
 PEER_COLUMNS = ('block', 'peer', 'input', 'pass', 'threads', 'device', 'ours_ms', 'peer_ms',
                 'time_ratio', 'ours_mb', 'peer_mb', 'memory_ratio', 'check_rel', 'note')
+# CUDA rows also: the time until the call returned, before the device was
+# synchronised, and (--graphs) the call replayed from a CUDA graph
+EXTRA_COLUMNS = ('ours_host_ms', 'peer_host_ms', 'ours_graph_ms', 'peer_graph_ms')
 SUMMARY_COLUMNS = ('block', 'input', 'pass', 'threads', 'best_peer_time', 'time_ratio',
                    'best_peer_memory', 'memory_ratio')
 ATTENTION_COLUMNS = ('case', 'groups', 'tokens', 'qk_width', 'v_width', 'dtype', 'device',
@@ -91,6 +98,9 @@ def parse_args(argv=None):
     parser.add_argument('--plot-metric', default='gflops',
                         choices=['gflops', 'gmacs', 'time_ms', 'memory_mb'])
     parser.add_argument('--device', default='cpu')
+    parser.add_argument('--graphs', action='store_true',
+                        help='--peers on CUDA: also time each call replayed from a CUDA '
+                        "graph (the kernels' time alone, no host cost)")
     parser.add_argument('--dtypes', nargs='+', default=['float32'], choices=list(DTYPES),
                         help='--kind attention: the dtypes of q, k and v')
     parser.add_argument('--repeat', type=int, default=5,
@@ -198,16 +208,17 @@ def main_peers(args):
                  for family, shapes in peer_bench.DEFAULT_SIZES.items()}
     rows = peer_bench.run_peers(comparisons, sizes, threads=args.threads, passes=args.passes,
                                 repeat=args.repeat, device=args.device,
-                                memory=not args.no_memory)
+                                memory=not args.no_memory, graphs=args.graphs)
     summary = peer_bench.best_peer_summary(rows)
-    print(format_table(rows, PEER_COLUMNS))
+    columns = PEER_COLUMNS + tuple(c for c in EXTRA_COLUMNS if any(c in r for r in rows))
+    print(format_table(rows, columns))
     print('\nmmctx against the best peer (time: fastest peer; memory: leanest peer):')
     print(format_table(summary, SUMMARY_COLUMNS))
     out_dir = args.out_dir or 'docs/benchmarks'
     os.makedirs(out_dir, exist_ok=True)
     device = torch.device(args.device).type
     stem = osp.join(out_dir, f'peers_{device}')
-    write_rows(rows, PEER_COLUMNS, stem)
+    write_rows(rows, columns, stem)
     write_rows(summary, SUMMARY_COLUMNS, stem + '_summary')
     plot_ratios(rows, stem + '.png')
     print(f'results written to {stem}.csv / .json / .png (summary: {stem}_summary.*)')
