@@ -295,7 +295,7 @@ def test_twins_rows_are_their_key_rows_on_the_twins_scenes():
     compose_config reads the scenes through ``data_dir`` only (checked for
     every row by test_every_row_composes_from_its_paper_config)."""
     from dataclasses import replace
-    twins = [r for r in ROWS if r.data.startswith('twins')]
+    twins = [r for r in ROWS if r.group.endswith(' (twins)')]
     assert {r.group for r in twins} == {'OCNet (twins)', 'GCNet (twins)', 'GCNL (det) (twins)',
                                         'Self-attention (det) (twins)'}
     assert len(twins) == 16
@@ -304,6 +304,29 @@ def test_twins_rows_are_their_key_rows_on_the_twins_scenes():
                    and r.name == row.name)
         assert SCENE_SETS[row.data] == ('twins', SCENE_SETS[key.data][1])
         assert replace(row, group=key.group, data=key.data) == key, row.name
+
+
+def test_the_longer_twins_rows_are_the_twins_rows_at_twice_their_budget():
+    """The twins' RetinaNet rows of Woo et al. and Lee et al. again at 2400
+    iterations, one floor for both: each row is its twins row but for the
+    group and the budget, and the group names both papers' claims."""
+    from dataclasses import replace
+
+    from mmctx.analysis.context_benchmark import GROUP_CLAIMS, LONGER_GROUP
+    longer = [r for r in ROWS if r.group == LONGER_GROUP]
+    assert [r.name for r in longer] == ['RetinaNet FPN (floor)', 'RetinaNet BFPN',
+                                        'RetinaNet EBFPN', 'RetinaNet + self-attention']
+    for row in longer:
+        twin = next(r for r in ROWS if r.group.endswith('(det) (twins)') and r.name == row.name)
+        assert twin.iters == 1200 and row.iters == 2400 and row.key != twin.key
+        assert replace(row, group=twin.group, train_iters=0) == twin, row.name
+    assert [r.role for r in longer].count('floor') == 1
+    claims = GROUP_CLAIMS[LONGER_GROUP]
+    assert 'twice the budget' in claims and 'Table 2' in claims and 'Table 6' in claims
+    # compose_config trains the row's own budget when the tool passes row.iters
+    cfg = compose_config(longer[2], '/unused', longer[2].iters, 0, '/unused')
+    assert cfg.train_cfg.max_iters == 2400
+    assert cfg.param_scheduler[-1].end == 2400
 
 
 def _detector(row: Row):

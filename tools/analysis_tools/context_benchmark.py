@@ -8,7 +8,8 @@ scores and the rows, and docs/context_benchmark/README.md for the results.
     python tools/analysis_tools/context_benchmark.py --quick    # floor vs Base-OC (SA), 1 seed (~1 min)
 
 Each row trains its task's iterations (segmentation 600, detection 1200;
-``--quick`` 300; ``--iters`` sets every row's). Each (row, seed) trains in its own process
+the group "RetinaNet (det) (twins, 2x budget)" 2400; ``--quick`` 300;
+``--iters`` sets every row's). Each (row, seed) trains in its own process
 (``--jobs`` at a time, one thread each) and leaves
 ``<work-dir>/runs/<row>/seed<k>-<iters>it.json`` (scores, training wall time,
 peak resident memory); a re-run reuses them unless ``--force``, and
