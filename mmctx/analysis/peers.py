@@ -567,6 +567,13 @@ def _graph_times(models, x, pass_, repeat, warmup, device) -> Tuple[List, str]:
         return [None] * len(models), f'no CUDA graph: {str(err).splitlines()[0][:120]}'
 
 
+def _ours_and_peer(values: Sequence, no_ours: bool, no_peer: bool) -> List:
+    """The figures of the calls that ran as (ours, peer), None for the one
+    that did not (a reference point has no mmctx block; a failing peer is not
+    timed)."""
+    return [None] * no_ours + list(values) + [None] * no_peer
+
+
 def _shape_str(shape) -> str:
     return 'x'.join(map(str, shape))
 
@@ -634,10 +641,8 @@ def run_peers(comparisons: Sequence[Comparison], sizes: Optional[Dict[str, list]
                                                        host=True)
                         mems = ([peak_memory(run, device) / 2**20 for run in runs]
                                 if memory else [None] * len(runs))
-                        if ours is None:
-                            times, host, mems = [None] + times, [None] + host, [None] + mems
-                        if failed:
-                            times, host, mems = times + [None], host + [None], mems + [None]
+                        times, host, mems = (_ours_and_peer(v, ours is None, bool(failed))
+                                             for v in (times, host, mems))
                         row = dict(block=cmp.block, peer=cmp.peer, input=_shape_str(shape),
                                    pass_=pass_, threads=n_threads, device=str(device),
                                    ours_ms=_ms(times[0]), peer_ms=_ms(times[1]),
@@ -651,10 +656,7 @@ def run_peers(comparisons: Sequence[Comparison], sizes: Optional[Dict[str, list]
                         if graphs:
                             replays, why = _graph_times(models[:len(runs)], x, pass_,
                                                         repeat, warmup, device)
-                            if ours is None:
-                                replays = [None] + replays
-                            if failed:
-                                replays = replays + [None]
+                            replays = _ours_and_peer(replays, ours is None, bool(failed))
                             row.update(ours_graph_ms=_ms(replays[0]),
                                        peer_graph_ms=_ms(replays[1]))
                             if why:
