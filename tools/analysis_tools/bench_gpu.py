@@ -593,35 +593,36 @@ def environment_path(args):
     return osp.join(args.work_dir, 'environment.json')
 
 
+#: the peers report's optional column pairs: ``ours_<kind>_ms`` / ``peer_<kind>_ms``
+#: (run_peers on CUDA) and the sentence that says what they are
+_PEER_EXTRA_COLUMNS = (
+    ('host', 'Host ms: the time until the call returned, before the device was synchronised '
+             '(Python, dispatch, launches); a call whose host ms is close to its ms is bound '
+             'by the host.'),
+    ('graph', 'Graph ms: the call replayed from a CUDA graph, the kernels alone.'),
+)
+
+
 def _peers_lines(peers, sweep):
     """The report's peers section: every row, and the sweep against impl='auto'."""
     lines = []
     if peers:
-        # host ms (CUDA rows): the time until the call returned, before the
-        # device was synchronised (mmctx.analysis.timing.time_interleaved)
-        host = any(r.get('ours_host_ms') not in (None, '') for r in peers)
-        # graph ms (CUDA rows): the call replayed from a CUDA graph, the kernels alone
-        graph = any(r.get('ours_graph_ms') not in (None, '') for r in peers)
+        # CUDA rows' optional pairs (mmctx, peer), shown where rows have them
+        shown = [(kind, text) for kind, text in _PEER_EXTRA_COLUMNS
+                 if any(r.get(f'ours_{kind}_ms') not in (None, '') for r in peers)]
         lines += ['## mmctx beside its peers (fp32)', '',
                   'Outputs checked equal in float64 before timing; interleaved, median time '
                   '(ms) and allocator peak (MiB); ratios mmctx / peer (below 1: mmctx faster '
                   'or leaner). Protocol: docs/benchmarks/peers_cpu.md.'
-                  + (' Host ms: the time until the call returned, before the device was '
-                     'synchronised (Python, dispatch, launches); a call whose host ms is close '
-                     'to its ms is bound by the host.' if host else '')
-                  + (' Graph ms: the call replayed from a CUDA graph, the kernels alone.'
-                     if graph else ''), '',
+                  + ''.join(' ' + text for _, text in shown), '',
                   _table(['block', 'peer', 'input', 'pass', 'mmctx ms', 'peer ms', 'time']
-                         + (['mmctx host ms', 'peer host ms'] if host else [])
-                         + (['mmctx graph ms', 'peer graph ms'] if graph else [])
+                         + [f'{who} {kind} ms' for kind, _ in shown for who in ('mmctx', 'peer')]
                          + ['mmctx MiB', 'peer MiB', 'memory', 'note'],
                          [[r['block'], r['peer'], r['input'], r['pass'],
                            _cell(r.get('ours_ms')), _cell(r.get('peer_ms')),
                            _cell(r.get('time_ratio'))]
-                          + ([_cell(r.get('ours_host_ms')), _cell(r.get('peer_host_ms'))]
-                             if host else [])
-                          + ([_cell(r.get('ours_graph_ms')), _cell(r.get('peer_graph_ms'))]
-                             if graph else [])
+                          + [_cell(r.get(f'{who}_{kind}_ms'))
+                             for kind, _ in shown for who in ('ours', 'peer')]
                           + [_cell(r.get('ours_mb'), '{:.4g}'),
                              _cell(r.get('peer_mb'), '{:.4g}'),
                              _cell(r.get('memory_ratio')), _cell(r.get('note'))]
