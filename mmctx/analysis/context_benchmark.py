@@ -47,7 +47,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 __all__ = ['Row', 'ROWS', 'KEY_DISTANCE', 'SCENE_SETS', 'slug', 'QUICK_ROWS', 'QUICK_ITERS',
-           'compose_config', 'context_map_path', 'seg_confusion', 'object_class_confusion',
+           'HOUR_GROUPS', 'headline_rows', 'compose_config', 'run_settings', 'shared_runs',
+           'context_map_path', 'seg_confusion', 'object_class_confusion',
            'seg_scores', 'train_and_score', 'det_scores', 'gt_context_flags',
            'match_context_flags', 'NO_BOXES', 'receptive_radius', 'summarize',
            'render_table']
@@ -303,6 +304,12 @@ QUICK_ROWS: Sequence[Row] = (ROWS[0], ROWS[2])
 #: 2 (100 %) and the floor stays at chance (32.5 +- 0.5 %), in ~22 / ~32 s of training
 #: on one core (docs/context_benchmark/quick.md); the full table trains 600
 QUICK_ITERS = 300
+#: ``--hour``: the groups whose paper rows (``headline_rows``) fit in an hour on
+#: two cores, three seeds two at a time: one comparison each of Yuan et al.,
+#: Cao et al. (their segmentation heads), Woo et al. and Lee et al. (RetinaNet,
+#: one floor for both: ``shared_runs``). Levi & Ullman's Faster R-CNN rows and
+#: Cao et al.'s Mask R-CNN rows take 6-12 min a run and do not fit
+HOUR_GROUPS = ('OCNet', 'GCNet', 'GCNL (det)', 'Self-attention (det)')
 #: where each group's paper numbers come from
 GROUP_CLAIMS = {
     'OCNet': 'Yuan et al., OCNet, Table 5: Cityscapes val mIoU',
@@ -323,6 +330,12 @@ GROUP_CLAIMS.update({f'{group} (twins)': f'twins scenes; {GROUP_CLAIMS[group]}'
                      for group in _TWINS_OF})
 GROUP_CLAIMS[LONGER_GROUP] = ('twins scenes, twice the budget; '
                               + '; '.join(GROUP_CLAIMS[g] for g in _LONGER_OF))
+
+
+def headline_rows(rows: Sequence[Row], groups: Sequence[str]) -> List[Row]:
+    """The rows of ``groups`` that the papers report (a paper number), with
+    their floors and ceilings: no variant or diagnostic."""
+    return [r for r in rows if r.group in groups and (r.paper or r.role != 'module')]
 
 
 def compose_config(row: Row, data_root: str, iters: int, seed: int, work_dir: str,
@@ -363,6 +376,36 @@ def compose_config(row: Row, data_root: str, iters: int, seed: int, work_dir: st
     cfg.randomness = dict(seed=seed, deterministic=False)
     cfg.work_dir = work_dir
     return cfg
+
+
+def run_settings(cfg) -> dict:
+    """What a run of ``cfg`` is made of: the settings ``Runner.from_cfg``
+    passes to mmengine's Runner, the work directory excepted. The config's
+    other keys are its files' variables (e.g. Lee et al.'s ``sgd_optimizer``,
+    read only by the optimiser-switch hook the detection fragment removes)."""
+    import inspect
+
+    from mmengine.runner import Runner
+
+    names = set(inspect.signature(Runner.__init__).parameters) - {'self', 'work_dir', 'cfg'}
+    return {name: cfg.get(name) for name in sorted(names)}
+
+
+def shared_runs(rows: Sequence[Row], data_root: str,
+                iters_of: Dict[str, int]) -> Dict[str, str]:
+    """Each row's key -> the key of the first of ``rows`` whose run is the same
+    (``run_settings`` equal at the row's iterations, ``iters_of``; the seed
+    sets every row alike), e.g. the RetinaNet floors of Woo et al. and Lee et
+    al., two paper configs that compose to one network, data and schedule:
+    trained once, recorded for both."""
+    import json
+
+    first, shared = {}, {}
+    for row in rows:
+        cfg = compose_config(row, data_root, iters_of[row.key], 0, '')
+        settings = json.dumps(run_settings(cfg), sort_keys=True, default=repr)
+        shared[row.key] = first.setdefault(settings, row.key)
+    return shared
 
 
 def train_and_score(cfg, task: str = 'seg'):

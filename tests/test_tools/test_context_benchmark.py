@@ -13,13 +13,14 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from mmctx.analysis.context_benchmark import (FRAGMENTS, KEY_DISTANCE, NO_BOXES, QUICK_ITERS,
-                                              QUICK_ROWS, REPO, ROWS, SCENE_SETS, Row,
-                                              compose_config, context_map_path, det_scores,
-                                              gt_context_flags, match_context_flags,
-                                              object_class_confusion, receptive_radius,
-                                              render_table, seg_confusion, seg_scores, slug,
-                                              summarize, train_and_score)
+from mmctx.analysis.context_benchmark import (FRAGMENTS, HOUR_GROUPS, KEY_DISTANCE, NO_BOXES,
+                                              QUICK_ITERS, QUICK_ROWS, REPO, ROWS, SCENE_SETS,
+                                              Row, compose_config, context_map_path,
+                                              det_scores, gt_context_flags, headline_rows,
+                                              match_context_flags, object_class_confusion,
+                                              receptive_radius, render_table, seg_confusion,
+                                              seg_scores, shared_runs, slug, summarize,
+                                              train_and_score)
 
 sys.path.insert(0, osp.join(REPO, 'tools', 'dataset_converters'))
 from make_context_shapes import (CLASSES, KEY_COLOURS, KEY_SIZE, NUM_TWINS,  # noqa: E402
@@ -626,22 +627,33 @@ def test_detection_rows_score_the_twins_alone(tmp_path, monkeypatch):
     assert 0 < sum(a['context'] for a in anns) < len(anns)
 
 
-def test_the_tool_takes_recorded_runs_instead_of_training(tmp_path):
-    """``--reuse results.json``: a run recorded there (same row, seed and
-    iterations) is not trained again; it is copied to the work directory (a
-    later call finds it) and enters the table as it was recorded, labelled as
-    its row is now."""
+def _tool():
     import importlib.util
     spec = importlib.util.spec_from_file_location(
         'context_benchmark_tool', osp.join(REPO, 'tools', 'analysis_tools', 'context_benchmark.py'))
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
+    return tool
+
+
+def _records(rows, iters):
+    """A made-up run of each row at seed 0 (a different score each)."""
+    other = dict(seg=dict(object_recall=0.9, miou=0.4), det=dict(recall50=1.0))
+    return [dict(row=r.key, seed=0, iters=iters, wall_s=10.0 + i, peak_mb=500.0,
+                 scores=dict(context_acc=0.3 + 0.3 * i, **other[r.task]),
+                 meta=dict(group=r.group, name=r.name, task=r.task, role=r.role,
+                           paper=r.paper, config=r.config, data=r.data))
+            for i, r in enumerate(rows)]
+
+
+def test_the_tool_takes_recorded_runs_instead_of_training(tmp_path):
+    """``--reuse results.json``: a run recorded there (same row, seed and
+    iterations) is not trained again; it is copied to the work directory (a
+    later call finds it) and enters the table as it was recorded, labelled as
+    its row is now."""
+    tool = _tool()
     rows = [r for r in ROWS if r.group == 'GCNL']
-    records = [dict(row=r.key, seed=0, iters=7, wall_s=10.0 + i, peak_mb=500.0,
-                    scores=dict(context_acc=0.3 + 0.3 * i, object_recall=0.9, miou=0.4),
-                    meta=dict(group=r.group, name=r.name, task=r.task, role=r.role,
-                              paper=r.paper, config=r.config, data=r.data))
-               for i, r in enumerate(rows)]
+    records = _records(rows, 7)
     recorded = tmp_path / 'recorded.json'
     stale = [dict(r, meta=dict(r['meta'], paper='0.00')) for r in records]
     recorded.write_text(json.dumps(dict(records=stale)))  # relabelled by the rows
@@ -660,6 +672,76 @@ def test_the_tool_takes_recorded_runs_instead_of_training(tmp_path):
     with pytest.raises(SystemExit, match='other.json: no "records" list'):
         tool.main(['--groups', 'GCNL', '--num-train', '1', '--num-val', '1', '--work-dir',
                    str(work), '--out', str(out), '--reuse', str(tmp_path / 'other.json')])
+
+
+def test_the_hour_is_the_papers_rows_of_its_groups():
+    """``--hour``: every row of HOUR_GROUPS that a paper reports, with the
+    floors and ceilings, and nothing else (no variant, no diagnostic, no twins
+    or two-stage detector row)."""
+    hour = {(r.group, r.name) for r in headline_rows(ROWS, HOUR_GROUPS)}
+    assert hour == {
+        ('OCNet', 'Dilated FCN (floor)'), ('OCNet', 'Dilated FCN, oracle key (ceiling)'),
+        ('OCNet', 'Base-OC (SA)'), ('OCNet', 'Base-OC (ISA)'), ('OCNet', 'Pyramid-OC (ISA)'),
+        ('OCNet', 'ASP-OC (ISA)'),
+        ('GCNet', 'FCN-concat baseline (floor)'), ('GCNet', 'NL head'), ('GCNet', 'SNL head'),
+        ('GCNet', 'GC head'),
+        ('GCNL (det)', 'RetinaNet FPN (floor)'),
+        ('GCNL (det)', 'RetinaNet FPN, oracle key (ceiling)'),
+        ('GCNL (det)', 'RetinaNet BFPN'), ('GCNL (det)', 'RetinaNet EBFPN'),
+        ('Self-attention (det)', 'RetinaNet FPN (floor)'),
+        ('Self-attention (det)', 'RetinaNet + self-attention')}
+    # the hour's expected training, from the committed runs of its rows (the
+    # shared floor once), two at a time: under the hour with room for the
+    # processes' start and scoring
+    with open(osp.join(REPO, 'docs', 'context_benchmark', 'results.json')) as f:
+        records = json.load(f)['records']
+    keys = {r.key for r in headline_rows(ROWS, HOUR_GROUPS)} - {
+        'self-attention-det-retinanet-fpn-floor-key'}
+    train = sum(r['wall_s'] for r in records if r['row'] in keys and r['seed'] < 3)
+    assert len([r for r in records if r['row'] in keys]) == 3 * 15
+    assert train / 2 < 52 * 60, train
+
+
+def test_rows_that_compose_to_one_run_share_it():
+    """The RetinaNet floors of Woo et al. and Lee et al. (two paper configs)
+    compose to the same run; every other RetinaNet row is its own."""
+    rows = [r for r in ROWS if r.group in ('GCNL (det)', 'Self-attention (det)')]
+    shared = shared_runs(rows, '/data', {r.key: r.iters for r in rows})
+    floor = {r.group: r.key for r in rows if r.role == 'floor'}
+    assert shared == {r.key: floor['GCNL (det)'] if r.key == floor['Self-attention (det)']
+                      else r.key for r in rows}
+    assert shared_runs(rows, '/data', {r.key: 1200 if r.group == 'GCNL (det)' else 600
+                                       for r in rows}) == {r.key: r.key for r in rows}
+
+
+def test_the_tool_trains_a_shared_run_once(tmp_path):
+    """A row whose run another row of the selection composes to as well is
+    not trained: it records that row's run, labelled as itself, and the
+    training total counts the run once."""
+    tool = _tool()
+    groups = ['GCNL (det)', 'Self-attention (det)']
+    rows = [r for r in ROWS if r.group in groups]
+    lee_floor = next(r for r in rows if r.group == groups[1] and r.role == 'floor')
+    records = _records(rows, 5)
+    recorded = tmp_path / 'recorded.json'
+    recorded.write_text(json.dumps(dict(records=[r for r in records
+                                                 if r['row'] != lee_floor.key])))
+    work, out = tmp_path / 'work', tmp_path / 'out'
+    assert tool.main(['--groups', *groups, '--seeds', '0', '--iters', '5', '--num-train', '1',
+                      '--num-val', '1', '--work-dir', str(work), '--out', str(out),
+                      '--reuse', str(recorded)]) == 0
+    written = json.loads((out / 'results_gcnl-det_self-attention-det.json').read_text())
+    floor = next(r for r in records if r['meta']['group'] == groups[0]
+                 and r['meta']['role'] == 'floor')
+    copy = next(r for r in written['records'] if r['row'] == lee_floor.key)
+    assert copy == dict(floor, row=lee_floor.key, meta=tool.row_meta(lee_floor),
+                        same_run_as=floor['row'])
+    assert written['shared'] == 1 and written['reused'] == len(rows) - 1
+    assert written['train_s_total'] == sum(r['wall_s'] for r in records
+                                           if r['row'] != lee_floor.key)
+    run = work / 'runs' / lee_floor.key
+    assert json.loads((run / 'seed0-5it.json').read_text()) == copy
+    assert not list(run.glob('*.log'))  # nothing trained
 
 
 def test_committed_quick_results_are_the_table_of_their_records():

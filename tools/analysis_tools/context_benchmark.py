@@ -5,6 +5,7 @@ object (ceiling). See mmctx/analysis/context_benchmark.py for the task, the
 scores and the rows, and docs/context_benchmark/README.md for the results.
 
     python tools/analysis_tools/context_benchmark.py            # every row, 3 seeds
+    python tools/analysis_tools/context_benchmark.py --hour     # four papers' rows, 3 seeds (< 1 h)
     python tools/analysis_tools/context_benchmark.py --quick    # floor vs Base-OC (SA), 1 seed (~1 min)
 
 Each row trains its task's iterations (segmentation 600, detection 1200;
@@ -12,12 +13,14 @@ the group "RetinaNet (det) (twins, 2x budget)" 2400; ``--quick`` 300;
 ``--iters`` sets every row's). Each (row, seed) trains in its own process
 (``--jobs`` at a time, one thread each) and leaves
 ``<work-dir>/runs/<row>/seed<k>-<iters>it.json`` (scores, training wall time,
-peak resident memory); a re-run reuses them unless ``--force``, and
+peak resident memory); rows that compose to the same run (the RetinaNet
+floors of Woo et al. and Lee et al.) train it once and both record it
+(``shared_runs``); a re-run reuses the records unless ``--force``, and
 ``--reuse docs/context_benchmark/results.json`` takes the committed runs (a
 fresh clone then trains only the rows that have none). The table
 (markdown), the records (json) and a bar chart (PNG) go to ``--out``:
 ``results.*`` for every row, ``results_<groups>.*`` for ``--groups``,
-``quick.*`` for ``--quick``.
+``hour.*`` for ``--hour``, ``quick.*`` for ``--quick``.
 """
 import argparse
 import json
@@ -33,16 +36,20 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, osp.join(REPO, 'tools', 'dataset_converters'))
 
 from mmctx.analysis.context_benchmark import (  # noqa: E402
-    KEY_DISTANCE, QUICK_ITERS, QUICK_ROWS, ROWS, SCENE_SETS, compose_config, render_table, slug,
-    summarize, train_and_score)
+    HOUR_GROUPS, KEY_DISTANCE, QUICK_ITERS, QUICK_ROWS, ROWS, SCENE_SETS, compose_config,
+    headline_rows, render_table, shared_runs, slug, summarize, train_and_score)
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--quick', action='store_true',
-                   help='the floor and Base-OC (SA) only, one seed, QUICK_ITERS (300) '
-                   'iterations')
+    size = p.add_mutually_exclusive_group()
+    size.add_argument('--quick', action='store_true',
+                      help='the floor and Base-OC (SA) only, one seed, QUICK_ITERS (300) '
+                      'iterations')
+    size.add_argument('--hour', action='store_true',
+                      help='the rows the papers report (with floors and ceilings) of '
+                      f'{", ".join(HOUR_GROUPS)}: under an hour on two cores')
     p.add_argument('--groups', nargs='+', help='only these groups (e.g. OCNet)')
     p.add_argument('--seeds', type=int, nargs='+', help='training seeds (default 0 1 2)')
     p.add_argument('--iters', type=int,
@@ -136,7 +143,8 @@ def main(argv=None):
         with open(spec['out'], 'w') as f:
             json.dump(record, f, indent=1)
         return 0
-    rows = QUICK_ROWS if args.quick else list(ROWS)
+    rows = (QUICK_ROWS if args.quick else headline_rows(ROWS, HOUR_GROUPS) if args.hour
+            else list(ROWS))
     if args.groups:
         unknown = set(args.groups) - {r.group for r in ROWS}
         if unknown:
@@ -174,6 +182,11 @@ def main(argv=None):
                 json.dump(spec, f)
             todo.append((row, seed, out))
 
+    # a run that another row's composes to as well: trained once, recorded for both
+    shared = shared_runs(rows, data_root, iters_of) if todo else {}
+    copies = [item for item in todo if shared[item[0].key] != item[0].key]
+    todo = [item for item in todo if item not in copies]
+
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
     running, failed = [], []
     while todo or running:
@@ -207,27 +220,35 @@ def main(argv=None):
     if failed:
         raise SystemExit('context benchmark: runs failed, no table written:\n  '
                          + '\n  '.join(failed))
+    by_run = {(r['row'], r['seed'], r['iters']): r for r in records}
+    for row, seed, out in copies:
+        source = by_run[shared[row.key], seed, iters_of[row.key]]
+        records.append(dict(source, row=row.key, meta=row_meta(row), same_run_as=source['row']))
+        with open(out, 'w') as f:
+            json.dump(records[-1], f, indent=1)
     order = {r.key: i for i, r in enumerate(rows)}
     records.sort(key=lambda r: (order[r['row']], r['seed']))
     summary = summarize(records)
     total = time.perf_counter() - start
-    train_total = sum(r['wall_s'] for r in records)
+    train_total = sum(r['wall_s'] for r in records if 'same_run_as' not in r)
     os.makedirs(args.out, exist_ok=True)
     # a part of the rows gets its own files: the full table is not replaced
-    name = ('quick' if args.quick else 'results' if not args.groups else
-            'results_' + '_'.join(slug(g) for g in sorted(args.groups)))
+    name = ('quick' if args.quick else 'hour' if args.hour else 'results' if not args.groups
+            else 'results_' + '_'.join(slug(g) for g in sorted(args.groups)))
     table = render_table(summary)
     with open(osp.join(args.out, f'{name}.md'), 'w') as f:
         f.write(table)
     with open(osp.join(args.out, f'{name}.json'), 'w') as f:
         json.dump(dict(iters={r.group: iters_of[r.key] for r in rows}, seeds=seeds,
                        jobs=args.jobs, wall_s=total, train_s_total=train_total,
-                       reused=len(records) - done_here,
+                       reused=len(records) - done_here - len(copies), shared=len(copies),
                        records=records), f, indent=1)
     plot(summary, osp.join(args.out, f'{name}.png'))
     print(table)
-    print(f'context benchmark: {len(records)} runs ({len(records) - done_here} reused from '
-          f'earlier invocations), {total / 60:.1f} min wall here ({args.jobs} at a time); '
+    print(f'context benchmark: {len(records)} runs ({done_here} trained here, {len(copies)} '
+          f'shared between rows that compose to the same run, '
+          f'{len(records) - done_here - len(copies)} reused from earlier invocations), '
+          f'{total / 60:.1f} min wall here ({args.jobs} at a time); '
           f'training time of all runs {train_total / 60:.1f} min; table, records and chart '
           f'in {args.out}')
     return 0
