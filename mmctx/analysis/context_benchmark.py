@@ -305,7 +305,8 @@ QUICK_ROWS: Sequence[Row] = (ROWS[0], ROWS[2])
 #: on one core (docs/context_benchmark/quick.md); the full table trains 600
 QUICK_ITERS = 300
 #: ``--hour``: the groups whose paper rows (``headline_rows``) fit in an hour on
-#: two cores, three seeds two at a time: one comparison each of Yuan et al.,
+#: two cores, three seeds two at a time (57.0 min measured from nothing,
+#: docs/context_benchmark/hour.md): one comparison each of Yuan et al.,
 #: Cao et al. (their segmentation heads), Woo et al. and Lee et al. (RetinaNet,
 #: one floor for both: ``shared_runs``). Levi & Ullman's Faster R-CNN rows and
 #: Cao et al.'s Mask R-CNN rows take 6-12 min a run and do not fit
