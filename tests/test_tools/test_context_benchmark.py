@@ -690,16 +690,17 @@ def test_the_hour_is_the_papers_rows_of_its_groups():
         ('GCNL (det)', 'RetinaNet BFPN'), ('GCNL (det)', 'RetinaNet EBFPN'),
         ('Self-attention (det)', 'RetinaNet FPN (floor)'),
         ('Self-attention (det)', 'RetinaNet + self-attention')}
-    # the hour's expected training, from the committed runs of its rows (the
-    # shared floor once), two at a time: under the hour with room for the
-    # processes' start and scoring
+    # the hour's expected wall time: the committed runs of its rows (the shared
+    # floor once), two at a time, plus the 6.0 min the measured hour spent
+    # beside training (scenes, the processes' start, scoring: 57.0 min wall
+    # against 101.9 / 2 of training)
     with open(osp.join(REPO, 'docs', 'context_benchmark', 'results.json')) as f:
         records = json.load(f)['records']
-    keys = {r.key for r in headline_rows(ROWS, HOUR_GROUPS)} - {
-        'self-attention-det-retinanet-fpn-floor-key'}
+    keys = {r.key for r in headline_rows(ROWS, HOUR_GROUPS)
+            if not (r.group == 'Self-attention (det)' and r.role == 'floor')}
     train = sum(r['wall_s'] for r in records if r['row'] in keys and r['seed'] < 3)
     assert len([r for r in records if r['row'] in keys]) == 3 * 15
-    assert train / 2 < 52 * 60, train
+    assert train / 2 + 6.0 * 60 < 3600, train
 
 
 def test_rows_that_compose_to_one_run_share_it():
