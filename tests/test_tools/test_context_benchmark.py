@@ -742,7 +742,7 @@ def test_the_tool_trains_a_shared_run_once(tmp_path):
                                            if r['row'] != lee_floor.key)
     run = work / 'runs' / lee_floor.key
     assert json.loads((run / 'seed0-5it.json').read_text()) == copy
-    assert not list(run.glob('*.log'))  # nothing trained
+    assert not list(run.glob('*.log')) and not list(run.glob('*.spec'))  # nothing started
 
 
 def test_committed_quick_results_are_the_table_of_their_records():

@@ -176,10 +176,6 @@ def main(argv=None):
                 with open(out, 'w') as f:  # as if run here: a later call reuses it
                     json.dump(records[-1], f, indent=1)
                 continue
-            spec = dict(row=row.key, seed=seed, iters=iters, data_root=data_root, out=out,
-                        work_dir=osp.join(args.work_dir, 'runs', row.key, f'seed{seed}'))
-            with open(out + '.spec', 'w') as f:
-                json.dump(spec, f)
             todo.append((row, seed, out))
 
     # a run that another row's composes to as well: trained once, recorded for both
@@ -192,6 +188,11 @@ def main(argv=None):
     while todo or running:
         while todo and len(running) < max(1, args.jobs):
             row, seed, out = todo.pop(0)
+            spec = dict(row=row.key, seed=seed, iters=iters_of[row.key], data_root=data_root,
+                        out=out, work_dir=osp.join(args.work_dir, 'runs', row.key,
+                                                   f'seed{seed}'))
+            with open(out + '.spec', 'w') as f:
+                json.dump(spec, f)
             log = open(out + '.log', 'w')
             proc = subprocess.Popen([sys.executable, osp.abspath(__file__), '--run-one',
                                      out + '.spec'], stdout=log, stderr=subprocess.STDOUT,
